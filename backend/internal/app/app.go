@@ -1,0 +1,129 @@
+// Package app wires clerksync's parts together in order: database,
+// migrations, Clerk client, sync, HTTP. The command and the end-to-end
+// tests both start the service through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/gin-gonic/gin"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/clerksync/clerksync/backend/internal/clerkapi"
+	"github.com/clerksync/clerksync/backend/internal/config"
+	"github.com/clerksync/clerksync/backend/internal/httpapi"
+	"github.com/clerksync/clerksync/backend/internal/metrics"
+	"github.com/clerksync/clerksync/backend/internal/postgres"
+	"github.com/clerksync/clerksync/backend/internal/usersync"
+	"github.com/clerksync/clerksync/backend/internal/webhook"
+)
+
+// App is one running clerksync service.
+type App struct {
+	Config  *config.Config
+	DB      *postgres.DB
+	Clerk   *clerkapi.Client
+	Syncer  *usersync.Syncer
+	Metrics *metrics.Metrics
+	// Webhooks is nil in phase mvp, where the route is not mounted.
+	Webhooks *webhook.Handler
+
+	logger  *slog.Logger
+	handler http.Handler
+}
+
+// New connects to the database, migrates it when configured to, and
+// builds the HTTP handler. Close releases what New opened.
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MigrateOnStart {
+		n, err := db.MigrateUp(ctx, nil)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		logger.Info("app: migrations applied", "count", n)
+	}
+
+	a := &App{Config: cfg, DB: db, Metrics: metrics.New(), logger: logger}
+	a.Clerk = clerkapi.NewClient(cfg.ClerkAPIURL, cfg.ClerkSecretKey, a.Metrics)
+	verifier := clerkapi.NewVerifier(a.Clerk, clerkapi.VerifierOptions{
+		AuthorizedParties: cfg.ClerkAuthorizedParties,
+		Leeway:            cfg.ClerkJWTLeeway,
+	})
+	a.Syncer = usersync.New(db, a.Clerk, usersync.Options{
+		Phase:         cfg.Phase,
+		TTL:           cfg.UserSyncTTL,
+		FallbackFetch: cfg.SyncFallbackFetch,
+	}, a.Metrics, logger)
+
+	api := httpapi.New(httpapi.Deps{
+		Config:   cfg,
+		Ready:    db,
+		Verifier: verifier,
+		Syncer:   a.Syncer,
+		Metrics:  a.Metrics,
+		Logger:   logger,
+	})
+	if cfg.Phase.WebhooksEnabled() {
+		verifier, err := webhook.NewVerifier(cfg.WebhookSigningSecrets)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET: %w", err)
+		}
+		a.Webhooks = webhook.NewHandler(db, verifier, cfg.WebhookMaxBodyBytes, a.Metrics, logger)
+		api.Mount(func(r *gin.Engine, _ gin.HandlerFunc) {
+			r.POST("/api/webhooks/clerk", a.Webhooks.Serve)
+		})
+	}
+	a.handler = api.Handler()
+	return a, nil
+}
+
+// Handler returns the HTTP handler, for tests that serve it themselves.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Serve answers HTTP on ln until ctx is done, then shuts down gracefully:
+// HTTP first, then background work, then the pool.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.logger.Info("app: serving", "addr", ln.Addr().String(), "sync_phase", a.Config.Phase)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	a.logger.Info("app: shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close releases the pool.
+func (a *App) Close() { a.DB.Close() }

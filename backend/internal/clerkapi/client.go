@@ -1,0 +1,154 @@
+// Package clerkapi is clerksync's adapter to Clerk: it verifies session
+// tokens against Clerk's JWKS and reads users from the Backend API, both
+// through clerk-sdk-go, and turns Clerk's users into domain snapshots.
+package clerkapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/clerk/clerk-sdk-go/v2"
+	clerkuser "github.com/clerk/clerk-sdk-go/v2/user"
+
+	"github.com/clerksync/clerksync/backend/internal/metrics"
+	"github.com/clerksync/clerksync/backend/internal/user"
+)
+
+// Errors of the Backend API, as callers branch on them.
+var (
+	// ErrUserNotFound means Clerk answered 404 for the user: it was deleted.
+	ErrUserNotFound = errors.New("clerk: user not found")
+	// ErrUnavailable means Clerk could not answer now; see RetryAfter.
+	ErrUnavailable = errors.New("clerk: unavailable")
+)
+
+// UnavailableError is ErrUnavailable with the wait Clerk asked for (429
+// Retry-After) or a default.
+type UnavailableError struct {
+	RetryAfter time.Duration
+	Cause      error
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("clerk: unavailable, retry after %s: %v", e.RetryAfter, e.Cause)
+}
+
+// Is makes errors.Is(err, ErrUnavailable) hold.
+func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailable }
+
+func (e *UnavailableError) Unwrap() error { return e.Cause }
+
+// defaultRetryAfter is offered to callers when Clerk gives no wait.
+const defaultRetryAfter = 5 * time.Second
+
+// Client reads users from Clerk's Backend API.
+type Client struct {
+	users   *clerkuser.Client
+	backend clerk.ClientConfig
+	metrics *metrics.Metrics
+
+	// blockedUntil holds, in Unix nanoseconds, the end of the last
+	// Retry-After: no call is made before it.
+	blockedUntil atomic.Int64
+}
+
+// NewClient returns a client for the Backend API at baseURL (Clerk's own
+// or the local stand-in) authenticated with secretKey.
+func NewClient(baseURL, secretKey string, m *metrics.Metrics) *Client {
+	cfg := clerk.ClientConfig{BackendConfig: clerk.BackendConfig{
+		URL:        clerk.String(baseURL),
+		Key:        clerk.String(secretKey),
+		HTTPClient: &http.Client{Timeout: 10 * time.Second},
+	}}
+	return &Client{users: clerkuser.NewClient(&cfg), backend: cfg, metrics: m}
+}
+
+// Config returns the SDK configuration, for other SDK clients.
+func (c *Client) Config() *clerk.ClientConfig { return &c.backend }
+
+// Users returns the SDK's user client, for listing and administration.
+func (c *Client) Users() *clerkuser.Client { return c.users }
+
+// GetUser fetches one user and returns its snapshot. It returns
+// ErrUserNotFound when Clerk answers 404, an *UnavailableError when Clerk
+// rate limits, fails or cannot be reached, and an error wrapping
+// user.ErrInvalidSnapshot when the answer is unusable.
+func (c *Client) GetUser(ctx context.Context, id string) (user.Snapshot, error) {
+	if wait := c.blocked(); wait > 0 {
+		c.count("get_user", "skipped_rate_limited")
+		return user.Snapshot{}, &UnavailableError{RetryAfter: wait, Cause: errors.New("waiting out Retry-After")}
+	}
+
+	u, err := c.users.Get(ctx, id)
+	if err != nil {
+		err = c.interpret(err)
+		c.count("get_user", outcome(err))
+		return user.Snapshot{}, err
+	}
+	c.count("get_user", "ok")
+	return SnapshotFromUser(u)
+}
+
+// interpret maps SDK errors to this package's errors and records a
+// Retry-After so that later calls wait it out.
+func (c *Client) interpret(err error) error {
+	var apiErr *clerk.APIErrorResponse
+	if !errors.As(err, &apiErr) {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return &UnavailableError{RetryAfter: defaultRetryAfter, Cause: err}
+	}
+
+	switch status := apiErr.HTTPStatusCode; {
+	case status == http.StatusNotFound:
+		return ErrUserNotFound
+	case status == http.StatusTooManyRequests:
+		wait := retryAfter(apiErr)
+		c.blockedUntil.Store(time.Now().Add(wait).UnixNano())
+		return &UnavailableError{RetryAfter: wait, Cause: err}
+	case status >= 500:
+		return &UnavailableError{RetryAfter: defaultRetryAfter, Cause: err}
+	}
+	return fmt.Errorf("clerk: status %d: %w", apiErr.HTTPStatusCode, err)
+}
+
+func (c *Client) blocked() time.Duration {
+	return time.Until(time.Unix(0, c.blockedUntil.Load()))
+}
+
+func (c *Client) count(op, outcome string) {
+	if c.metrics != nil {
+		c.metrics.ClerkRequests.WithLabelValues(op, outcome).Inc()
+	}
+}
+
+func outcome(err error) string {
+	var unavailable *UnavailableError
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		return "not_found"
+	case errors.As(err, &unavailable) && unavailable.RetryAfter != defaultRetryAfter:
+		return "rate_limited"
+	case errors.Is(err, ErrUnavailable):
+		return "unavailable"
+	}
+	return "error"
+}
+
+// retryAfter reads Retry-After in seconds, bounded to one minute.
+func retryAfter(apiErr *clerk.APIErrorResponse) time.Duration {
+	if apiErr.Response == nil {
+		return defaultRetryAfter
+	}
+	secs, err := strconv.Atoi(apiErr.Response.Header.Get("Retry-After"))
+	if err != nil || secs <= 0 {
+		return defaultRetryAfter
+	}
+	return min(time.Duration(secs)*time.Second, time.Minute)
+}

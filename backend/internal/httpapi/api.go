@@ -1,0 +1,171 @@
+// Package httpapi is clerksync's HTTP face: the Gin router, the session
+// and sync middleware, and the handlers of the JSON API.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-contrib/cors"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clerksync/clerksync/backend/internal/clerkapi"
+	"github.com/clerksync/clerksync/backend/internal/config"
+	"github.com/clerksync/clerksync/backend/internal/metrics"
+	"github.com/clerksync/clerksync/backend/internal/usersync"
+)
+
+// Readiness reports whether the service can serve: the database answers
+// and its migrations are at head.
+type Readiness interface {
+	Ping(ctx context.Context) error
+	MigrationsAtHead(ctx context.Context) (bool, error)
+}
+
+// API holds what the handlers need.
+type API struct {
+	config   *config.Config
+	ready    Readiness
+	verifier *clerkapi.Verifier
+	syncer   *usersync.Syncer
+	metrics  *metrics.Metrics
+	logger   *slog.Logger
+
+	// Mount adds more routes (webhooks, jobs' endpoints) to the engine
+	// before it is returned.
+	mounts []func(*gin.Engine, gin.HandlerFunc)
+}
+
+// Deps lists the API's collaborators.
+type Deps struct {
+	Config   *config.Config
+	Ready    Readiness
+	Verifier *clerkapi.Verifier
+	Syncer   *usersync.Syncer
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+}
+
+// New returns an API over deps.
+func New(d Deps) *API {
+	return &API{
+		config:   d.Config,
+		ready:    d.Ready,
+		verifier: d.Verifier,
+		syncer:   d.Syncer,
+		metrics:  d.Metrics,
+		logger:   d.Logger,
+	}
+}
+
+// Mount registers f to add routes; f receives the engine and the
+// middleware that authenticates and syncs the caller.
+func (a *API) Mount(f func(r *gin.Engine, authed gin.HandlerFunc)) {
+	a.mounts = append(a.mounts, f)
+}
+
+// Handler builds the router.
+func (a *API) Handler() http.Handler {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(requestID, a.observe, a.recoverPanic)
+
+	r.NoRoute(func(c *gin.Context) {
+		abort(c, http.StatusNotFound, "not_found", "No such route.")
+	})
+	r.NoMethod(func(c *gin.Context) {
+		abort(c, http.StatusMethodNotAllowed, "method_not_allowed",
+			"This route does not accept that method.")
+	})
+
+	r.GET("/healthz", a.healthz)
+	r.GET("/readyz", a.readyz)
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{})))
+
+	api := r.Group("/api", a.cors())
+	api.OPTIONS("/*path", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	authed := func(c *gin.Context) {
+		a.authenticate(c)
+		if !c.IsAborted() {
+			a.loadUser(c)
+		}
+	}
+	api.GET("/me", authed, a.getMe)
+	api.GET("/sync/status", a.syncStatus)
+	if !a.config.Phase.WebhooksEnabled() {
+		api.Any("/webhooks/clerk", a.webhooksOff)
+	}
+
+	for _, mount := range a.mounts {
+		mount(r, authed)
+	}
+	return r
+}
+
+// cors allows the configured front-end origins, with credentials so that
+// the __session cookie travels. Preflights are answered before auth.
+func (a *API) cors() gin.HandlerFunc {
+	if len(a.config.CORSAllowedOrigins) == 0 {
+		return func(c *gin.Context) { c.Next() }
+	}
+	return cors.New(cors.Config{
+		AllowOrigins:     a.config.CORSAllowedOrigins,
+		AllowMethods:     []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
+		AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-Id"},
+		ExposeHeaders:    []string{"X-Request-Id", "Retry-After"},
+		AllowCredentials: true,
+		MaxAge:           10 * time.Minute,
+	})
+}
+
+func (a *API) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (a *API) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+
+	if err := a.ready.Ping(ctx); err != nil {
+		a.logger.WarnContext(ctx, "httpapi: not ready, database unreachable", "err", err)
+		abort(c, http.StatusServiceUnavailable, "database_unavailable",
+			"The database does not answer.")
+		return
+	}
+	atHead, err := a.ready.MigrationsAtHead(ctx)
+	if err != nil || !atHead {
+		abort(c, http.StatusServiceUnavailable, "migrations_pending",
+			"Database migrations are not at head; run `clerksync migrate up`.")
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+func (a *API) getMe(c *gin.Context) {
+	c.JSON(http.StatusOK, currentUser(c))
+}
+
+// webhooksOff answers the webhook route in phase mvp, where it is not
+// mounted, with a body that says how to turn it on.
+func (a *API) webhooksOff(c *gin.Context) {
+	abort(c, http.StatusNotFound, "webhooks_disabled",
+		"Webhooks are off in SYNC_PHASE=mvp; set SYNC_PHASE=beta or production "+
+			"and CLERK_WEBHOOK_SIGNING_SECRET, then restart.")
+}
+
+// syncStatus tells a team what this deployment does; it holds no secret.
+func (a *API) syncStatus(c *gin.Context) {
+	p := a.config.Phase
+	c.JSON(http.StatusOK, gin.H{
+		"phase":             p,
+		"webhooks_enabled":  p.WebhooksEnabled(),
+		"upsert_on_request": p.UpsertOnRequest(),
+		"fallback_fetch":    a.config.SyncFallbackFetch,
+		"user_sync_ttl":     a.config.UserSyncTTL.String(),
+	})
+}
