@@ -25,6 +25,8 @@ Commands:
   migrate status   list migrations and whether each is applied
   clerk-emulator   run the local Clerk stand-in (development and tests only)
   dev              run the stand-in and the API together, print a curl to try
+  webhook send     post a Svix-signed example Clerk event to a URL
+  healthcheck      exit 0 when the local server's /readyz answers 200
   help             show this text
 
 Settings come from the environment; see docs/configuration.md.
@@ -63,6 +65,10 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return runEmulator(ctx, rest, getenv, stdout, stderr)
 	case "dev":
 		return runDev(ctx, rest, getenv, stdout, stderr)
+	case "webhook":
+		return runWebhook(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -135,7 +135,6 @@ func (a *API) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(keyClaims, claims)
-	c.Next()
 }
 
 var refusalMessages = map[string]string{
@@ -172,7 +171,6 @@ func (a *API) loadUser(c *gin.Context) {
 		return
 	}
 	c.Set(keyUser, u)
-	c.Next()
 }
 
 func currentUser(c *gin.Context) user.User {
