@@ -13,9 +13,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/clerksync/clerksync/backend/internal/analytics"
 	"github.com/clerksync/clerksync/backend/internal/clerkapi"
 	"github.com/clerksync/clerksync/backend/internal/config"
+	"github.com/clerksync/clerksync/backend/internal/gdpr"
 	"github.com/clerksync/clerksync/backend/internal/httpapi"
+	"github.com/clerksync/clerksync/backend/internal/jobs"
+	"github.com/clerksync/clerksync/backend/internal/mail"
 	"github.com/clerksync/clerksync/backend/internal/metrics"
 	"github.com/clerksync/clerksync/backend/internal/postgres"
 	"github.com/clerksync/clerksync/backend/internal/usersync"
@@ -31,14 +35,24 @@ type App struct {
 	Metrics *metrics.Metrics
 	// Webhooks is nil in phase mvp, where the route is not mounted.
 	Webhooks *webhook.Handler
+	Jobs     *jobs.Client
+	Eraser   *gdpr.Eraser
 
-	logger  *slog.Logger
-	handler http.Handler
+	logger      *slog.Logger
+	handler     http.Handler
+	jobsStarted bool
 }
+
+// Option adjusts the service for tests and tools.
+type Option func(*jobs.Options)
+
+// WithJobs changes the job system's options (poll interval, retry
+// policy) before the client is built.
+func WithJobs(f func(*jobs.Options)) Option { return Option(f) }
 
 // New connects to the database, migrates it when configured to, and
 // builds the HTTP handler. Close releases what New opened.
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -58,7 +72,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		AuthorizedParties: cfg.ClerkAuthorizedParties,
 		Leeway:            cfg.ClerkJWTLeeway,
 	})
-	a.Syncer = usersync.New(db, a.Clerk, usersync.Options{
+	if err := a.newJobs(cfg, opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.Eraser = &gdpr.Eraser{DB: db, Jobs: a.Jobs, Logger: logger}
+
+	a.Syncer = usersync.New(gdpr.Store{DB: db, Eraser: a.Eraser}, a.Clerk, usersync.Options{
 		Phase:         cfg.Phase,
 		TTL:           cfg.UserSyncTTL,
 		FallbackFetch: cfg.SyncFallbackFetch,
@@ -71,6 +91,11 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 		Syncer:   a.Syncer,
 		Metrics:  a.Metrics,
 		Logger:   logger,
+
+		Clerk:     a.Clerk,
+		Eraser:    a.Eraser,
+		Analytics: db,
+		Activity:  analytics.NewActivity(db, 100_000, logger),
 	})
 	if cfg.Phase.WebhooksEnabled() {
 		verifier, err := webhook.NewVerifier(cfg.WebhookSigningSecrets)
@@ -79,12 +104,53 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 			return nil, fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET: %w", err)
 		}
 		a.Webhooks = webhook.NewHandler(db, verifier, cfg.WebhookMaxBodyBytes, a.Metrics, logger)
+		a.Webhooks.OnDelete(a.Eraser.EraseTx)
+		a.Webhooks.OnApply(jobs.WebhookEffects(a.Jobs))
 		api.Mount(func(r *gin.Engine, _ gin.HandlerFunc) {
 			r.POST("/api/webhooks/clerk", a.Webhooks.Serve)
 		})
 	}
 	a.handler = api.Handler()
 	return a, nil
+}
+
+// newJobs builds the River client and the mail sender its workers use.
+func (a *App) newJobs(cfg *config.Config, opts []Option) error {
+	var sender mail.Sender = mail.LogSender{Logger: a.logger}
+	if cfg.MailDriver == "smtp" {
+		s, err := mail.NewSMTPSender(cfg.SMTPURL, cfg.MailFrom)
+		if err != nil {
+			return fmt.Errorf("SMTP_URL: %w", err)
+		}
+		sender = s
+	}
+
+	jo := jobs.Options{
+		Work:             cfg.JobsEnabled,
+		PayloadRetention: cfg.WebhookPayloadRetention,
+		AppName:          cfg.AppName,
+	}
+	for _, o := range opts {
+		o(&jo)
+	}
+	client, err := jobs.New(a.DB.Pool, a.DB, sender, jo, a.logger)
+	if err != nil {
+		return err
+	}
+	a.Jobs = client
+	return nil
+}
+
+// Start runs the job workers, when JOBS_ENABLED; Serve calls it.
+func (a *App) Start(ctx context.Context) error {
+	if !a.Config.JobsEnabled || a.jobsStarted {
+		return nil
+	}
+	if err := a.Jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	a.jobsStarted = true
+	return nil
 }
 
 // Handler returns the HTTP handler, for tests that serve it themselves.
@@ -103,6 +169,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
 
+	if err := a.Start(ctx); err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	a.logger.Info("app: serving", "addr", ln.Addr().String(), "sync_phase", a.Config.Phase)
@@ -125,5 +194,17 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close releases the pool.
-func (a *App) Close() { a.DB.Close() }
+// Close stops the job workers, letting running jobs finish for a while,
+// then releases the pool.
+func (a *App) Close() {
+	if a.jobsStarted {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.Jobs.Stop(ctx); err != nil {
+			a.logger.Warn("app: jobs did not stop in time, cancelling", "err", err)
+			a.Jobs.StopAndCancel(context.Background())
+		}
+		cancel()
+		a.jobsStarted = false
+	}
+	a.DB.Close()
+}

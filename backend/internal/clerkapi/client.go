@@ -152,3 +152,24 @@ func retryAfter(apiErr *clerk.APIErrorResponse) time.Duration {
 	}
 	return min(time.Duration(secs)*time.Second, time.Minute)
 }
+
+// DeleteUser deletes the user in Clerk. A user Clerk no longer knows is
+// not an error. It returns an *UnavailableError when a retry may succeed.
+func (c *Client) DeleteUser(ctx context.Context, id string) error {
+	if wait := c.blocked(); wait > 0 {
+		c.count("delete_user", "skipped_rate_limited")
+		return &UnavailableError{RetryAfter: wait, Cause: errors.New("waiting out Retry-After")}
+	}
+
+	_, err := c.users.Delete(ctx, id)
+	if err != nil {
+		err = c.interpret(err)
+		c.count("delete_user", outcome(err))
+		if errors.Is(err, ErrUserNotFound) {
+			return nil
+		}
+		return err
+	}
+	c.count("delete_user", "ok")
+	return nil
+}

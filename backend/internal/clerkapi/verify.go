@@ -20,16 +20,16 @@ import (
 // Reasons a session token is refused; each is a metric label and the
 // error code sent to the client.
 const (
-	ReasonMissing        = "token_missing"
-	ReasonTooLarge       = "token_too_large"
-	ReasonMalformed      = "token_malformed"
-	ReasonBadAlgorithm   = "token_bad_algorithm"
-	ReasonUnknownKey     = "token_unknown_key"
-	ReasonBadSignature   = "token_bad_signature"
-	ReasonExpired        = "token_expired"
-	ReasonNotYetValid    = "token_not_yet_valid"
-	ReasonBadIssuer      = "token_bad_issuer"
-	ReasonBadParty       = "token_bad_authorized_party"
+	ReasonMissing         = "token_missing"
+	ReasonTooLarge        = "token_too_large"
+	ReasonMalformed       = "token_malformed"
+	ReasonBadAlgorithm    = "token_bad_algorithm"
+	ReasonUnknownKey      = "token_unknown_key"
+	ReasonBadSignature    = "token_bad_signature"
+	ReasonExpired         = "token_expired"
+	ReasonNotYetValid     = "token_not_yet_valid"
+	ReasonBadIssuer       = "token_bad_issuer"
+	ReasonBadParty        = "token_bad_authorized_party"
 	ReasonKeysUnavailable = "auth_keys_unavailable"
 )
 

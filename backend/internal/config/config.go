@@ -37,6 +37,13 @@ type Config struct {
 
 	CORSAllowedOrigins []string
 
+	JobsEnabled             bool
+	WebhookPayloadRetention time.Duration
+	MailDriver              string
+	SMTPURL                 string
+	MailFrom                string
+	AppName                 string
+
 	LogLevel  slog.Level
 	LogFormat string
 }
@@ -65,6 +72,13 @@ func Load(getenv Getenv) (*Config, error) {
 
 		CORSAllowedOrigins: r.origins("CORS_ALLOWED_ORIGINS"),
 
+		JobsEnabled:             r.bool("JOBS_ENABLED", true),
+		WebhookPayloadRetention: r.duration("WEBHOOK_PAYLOAD_RETENTION", 30*24*time.Hour, time.Hour, 10*365*24*time.Hour),
+		MailDriver:              r.oneOf("MAIL_DRIVER", "log", "log", "smtp"),
+		SMTPURL:                 r.str("SMTP_URL", ""),
+		MailFrom:                r.str("MAIL_FROM", ""),
+		AppName:                 r.str("APP_NAME", "our app"),
+
 		LogLevel:  r.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: r.oneOf("LOG_FORMAT", "json", "json", "text"),
 	}
@@ -87,6 +101,12 @@ func (c *Config) validate() error {
 		if err := checkWebhookSecret(s); err != nil {
 			return fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET: %w", err)
 		}
+	}
+	if c.MailDriver == "smtp" && c.SMTPURL == "" {
+		return errors.New("SMTP_URL: required when MAIL_DRIVER=smtp (smtp://user:pass@host:587)")
+	}
+	if c.MailDriver == "smtp" && c.MailFrom == "" {
+		return errors.New("MAIL_FROM: required when MAIL_DRIVER=smtp (Team <hello@example.com>)")
 	}
 	if c.Phase.WebhooksEnabled() && len(c.WebhookSigningSecrets) == 0 {
 		return fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET: required when SYNC_PHASE=%s (whsec_... from the Clerk dashboard's webhook endpoint)", c.Phase)
@@ -121,6 +141,11 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("webhook_signing_secrets", len(c.WebhookSigningSecrets)),
 		slog.Int64("webhook_max_body_bytes", c.WebhookMaxBodyBytes),
 		slog.Any("cors_allowed_origins", c.CORSAllowedOrigins),
+		slog.Bool("jobs_enabled", c.JobsEnabled),
+		slog.Duration("webhook_payload_retention", c.WebhookPayloadRetention),
+		slog.String("mail_driver", c.MailDriver),
+		slog.String("smtp_url", redactURL(c.SMTPURL)),
+		slog.String("app_name", c.AppName),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)

@@ -34,6 +34,11 @@ type API struct {
 	metrics  *metrics.Metrics
 	logger   *slog.Logger
 
+	clerk       ClerkDeleter
+	eraser      Eraser
+	analyticsDB Analytics
+	activity    Activity
+
 	// Mount adds more routes (webhooks, jobs' endpoints) to the engine
 	// before it is returned.
 	mounts []func(*gin.Engine, gin.HandlerFunc)
@@ -47,6 +52,17 @@ type Deps struct {
 	Syncer   *usersync.Syncer
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
+
+	Clerk     ClerkDeleter
+	Eraser    Eraser
+	Analytics Analytics
+	// Activity, when set, is told of every authenticated request.
+	Activity Activity
+}
+
+// Activity notes authenticated requests; *analytics.Activity is one.
+type Activity interface {
+	Seen(ctx context.Context, clerkID string)
 }
 
 // New returns an API over deps.
@@ -58,6 +74,11 @@ func New(d Deps) *API {
 		syncer:   d.Syncer,
 		metrics:  d.Metrics,
 		logger:   d.Logger,
+
+		clerk:       d.Clerk,
+		eraser:      d.Eraser,
+		analyticsDB: d.Analytics,
+		activity:    d.Activity,
 	}
 }
 
@@ -79,6 +100,13 @@ func (a *API) Handler() http.Handler {
 		abort(c, http.StatusNotFound, "not_found", "No such route.")
 	})
 	r.NoMethod(func(c *gin.Context) {
+		// The preflight route OPTIONS /api/*path matches every path under
+		// /api: a path that only it matches does not exist.
+		if c.Writer.Header().Get("Allow") == http.MethodOptions {
+			c.Writer.Header().Del("Allow")
+			abort(c, http.StatusNotFound, "not_found", "No such route.")
+			return
+		}
 		abort(c, http.StatusMethodNotAllowed, "method_not_allowed",
 			"This route does not accept that method.")
 	})
@@ -96,9 +124,18 @@ func (a *API) Handler() http.Handler {
 		}
 	}
 	api.GET("/me", authed, a.getMe)
+	api.DELETE("/me", a.authenticate, a.deleteMe)
+	api.GET("/me/export", authed, a.exportMe)
+	api.GET("/admin/analytics", authed, requireAdmin, a.analytics)
 	api.GET("/sync/status", a.syncStatus)
 	if !a.config.Phase.WebhooksEnabled() {
-		api.Any("/webhooks/clerk", a.webhooksOff)
+		// Every method but OPTIONS, which the preflight route above
+		// already answers: gin refuses a second OPTIONS route beside
+		// /*path and would panic at start-up.
+		api.Match([]string{
+			http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+			http.MethodPatch, http.MethodDelete,
+		}, "/webhooks/clerk", a.webhooksOff)
 	}
 
 	for _, mount := range a.mounts {

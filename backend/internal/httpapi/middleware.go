@@ -171,6 +171,9 @@ func (a *API) loadUser(c *gin.Context) {
 		return
 	}
 	c.Set(keyUser, u)
+	if a.activity != nil {
+		a.activity.Seen(c.Request.Context(), claims.UserID)
+	}
 }
 
 func currentUser(c *gin.Context) user.User {

@@ -122,6 +122,7 @@ func migrate(ctx context.Context, dbURL string) error {
 // so a changed migration gets a fresh template.
 func migrationsHash() string {
 	h := sha256.New()
+	fmt.Fprintf(h, "river:%d\n", migrations.RiverSchemaVersion)
 	fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

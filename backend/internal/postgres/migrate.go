@@ -23,7 +23,10 @@ func (db *DB) newMigrator(logger *slog.Logger) (*goose.Provider, func() error, e
 	}
 
 	sqlDB := stdlib.OpenDBFromPool(db.Pool)
-	opts := []goose.ProviderOption{goose.WithLocker(locker)}
+	opts := []goose.ProviderOption{
+		goose.WithLocker(locker),
+		goose.WithGoMigrations(migrations.Go()...),
+	}
 	if logger != nil {
 		opts = append(opts, goose.WithSlog(logger))
 	}
@@ -81,7 +84,11 @@ func (db *DB) MigrationStatus(ctx context.Context, w io.Writer) error {
 		if s.State == goose.StateApplied {
 			applied = "applied " + s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
 		}
-		fmt.Fprintf(w, "%05d  %-40s %s\n", s.Source.Version, s.Source.Path, applied)
+		name := s.Source.Path
+		if name == "" {
+			name = "(Go) River job schema"
+		}
+		fmt.Fprintf(w, "%05d  %-40s %s\n", s.Source.Version, name, applied)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -35,9 +36,13 @@ const processTimeout = 10 * time.Second
 // table is known, to add side effects (jobs) that commit with it.
 type AfterApply func(ctx context.Context, tx pgx.Tx, ev Event, rec postgres.WebhookRecord) error
 
+// DeleteFunc applies a user.deleted in the event's transaction.
+type DeleteFunc func(ctx context.Context, tx pgx.Tx, clerkID string, via user.Source) (user.Outcome, error)
+
 // Handler receives Clerk's webhooks.
 type Handler struct {
 	db         *postgres.DB
+	deleteUser DeleteFunc
 	verifier   *Verifier
 	maxBody    int64
 	metrics    *metrics.Metrics
@@ -47,8 +52,20 @@ type Handler struct {
 
 // NewHandler returns a Handler.
 func NewHandler(db *postgres.DB, v *Verifier, maxBody int64, m *metrics.Metrics, logger *slog.Logger) *Handler {
-	return &Handler{db: db, verifier: v, maxBody: maxBody, metrics: m, logger: logger}
+	return &Handler{
+		db:       db,
+		verifier: v,
+		maxBody:  maxBody,
+		metrics:  m,
+		logger:   logger,
+		deleteUser: func(ctx context.Context, tx pgx.Tx, id string, via user.Source) (user.Outcome, error) {
+			return postgres.ApplyDeletion(ctx, tx, id, via)
+		},
+	}
 }
+
+// OnDelete replaces the deletion path, to erase all of a user's data.
+func (h *Handler) OnDelete(f DeleteFunc) { h.deleteUser = f }
 
 // OnApply adds a hook that runs inside each event's transaction.
 func (h *Handler) OnApply(f AfterApply) { h.afterApply = append(h.afterApply, f) }
@@ -108,6 +125,12 @@ func (h *Handler) process(c *gin.Context, msg Message, body []byte) {
 	logger := h.logger.With("svix_id", msg.ID)
 
 	rec, err := h.apply(ctx, msg, body)
+	if errors.Is(err, postgres.ErrInvalidData) {
+		// PostgreSQL refused the verified data itself (a NUL character,
+		// invalid UTF-8): every retry of these bytes would fail the same
+		// way, so keep the event as failed, without its payload.
+		rec, err = h.recordUnstorable(ctx, rec, err)
+	}
 	if errors.Is(err, postgres.ErrDuplicate) {
 		if err := h.db.CountRedelivery(ctx, msg.ID); err != nil {
 			logger.WarnContext(ctx, "webhook: counting redelivery failed", "err", err)
@@ -153,7 +176,7 @@ func (h *Handler) apply(ctx context.Context, msg Message, body []byte) (postgres
 	rec.EventType, rec.Payload, rec.ClerkUserID = ev.Type, body, ev.SubjectUserID()
 
 	err = h.db.InTx(ctx, func(tx pgx.Tx) error {
-		out, err := applyEvent(ctx, tx, ev)
+		out, err := h.applyEvent(ctx, tx, ev)
 		switch {
 		case errors.Is(err, ErrUnusable), errors.Is(err, user.ErrInvalidSnapshot):
 			rec.Status, rec.Error = StatusFailed, err.Error()
@@ -161,6 +184,11 @@ func (h *Handler) apply(ctx context.Context, msg Message, body []byte) (postgres
 			return err
 		default:
 			rec.Status, rec.Outcome = statusOf(out), string(out)
+		}
+		if ev.Type == TypeUserDeleted || rec.Status == StatusTombstoned {
+			// The user is erased: keep no personal data about them, such
+			// as the client IP and user agent of the event.
+			rec.Payload = nil
 		}
 
 		if err := postgres.InsertWebhook(ctx, tx, rec); err != nil {
@@ -176,9 +204,25 @@ func (h *Handler) apply(ctx context.Context, msg Message, body []byte) (postgres
 	return rec, err
 }
 
+// recordUnstorable records, with no effect and no payload, a delivery
+// whose data PostgreSQL refused.
+func (h *Handler) recordUnstorable(ctx context.Context, rec postgres.WebhookRecord, cause error) (postgres.WebhookRecord, error) {
+	rec.EventType = storableText(rec.EventType)
+	rec.ClerkUserID = storableText(rec.ClerkUserID)
+	rec.Status, rec.Outcome, rec.Error, rec.Payload = StatusFailed, "", storableText(cause.Error()), nil
+	return rec, h.db.InTx(ctx, func(tx pgx.Tx) error {
+		return postgres.InsertWebhook(ctx, tx, rec)
+	})
+}
+
+// storableText drops what a PostgreSQL text column refuses.
+func storableText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+}
+
 // applyEvent sends user events to the sync core; other types change
 // nothing and are recorded as ignored.
-func applyEvent(ctx context.Context, tx pgx.Tx, ev Event) (user.Outcome, error) {
+func (h *Handler) applyEvent(ctx context.Context, tx pgx.Tx, ev Event) (user.Outcome, error) {
 	switch ev.Type {
 	case TypeUserCreated, TypeUserUpdated:
 		s, err := ev.UserSnapshot()
@@ -194,7 +238,7 @@ func applyEvent(ctx context.Context, tx pgx.Tx, ev Event) (user.Outcome, error) 
 		if id == "" {
 			return "", nil // nothing to delete: recorded as ignored
 		}
-		return postgres.ApplyDeletion(ctx, tx, id, user.SourceWebhook)
+		return h.deleteUser(ctx, tx, id, user.SourceWebhook)
 	}
 	return "", nil
 }
