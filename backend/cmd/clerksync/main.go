@@ -26,6 +26,8 @@ Commands:
   clerk-emulator   run the local Clerk stand-in (development and tests only)
   dev              run the stand-in and the API together, print a curl to try
   webhook send     post a Svix-signed example Clerk event to a URL
+  backfill         apply every Clerk user through the sync core (resumable)
+  reconcile        compare the database with Clerk; --fix repairs drift
   healthcheck      exit 0 when the local server's /readyz answers 200
   help             show this text
 
@@ -42,6 +44,11 @@ func main() {
 	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	switch {
 	case err == nil:
+	case errors.As(err, new(*exitError)):
+		var e *exitError
+		errors.As(err, &e)
+		fmt.Fprintf(os.Stderr, "clerksync: %v\n", e)
+		os.Exit(e.code)
 	case errors.Is(err, errUsage):
 		fmt.Fprintf(os.Stderr, "clerksync: %v\n\n%s", err, usage)
 		os.Exit(2)
@@ -65,6 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) (string, bool),
 		return runEmulator(ctx, rest, getenv, stdout, stderr)
 	case "dev":
 		return runDev(ctx, rest, getenv, stdout, stderr)
+	case "backfill":
+		return runBackfill(ctx, rest, getenv, stdout, stderr)
+	case "reconcile":
+		return runReconcile(ctx, rest, getenv, stdout, stderr)
 	case "webhook":
 		return runWebhook(ctx, rest, getenv, stdout, stderr)
 	case "healthcheck":

@@ -16,6 +16,7 @@ import (
 	"github.com/clerksync/clerksync/backend/internal/analytics"
 	"github.com/clerksync/clerksync/backend/internal/clerkapi"
 	"github.com/clerksync/clerksync/backend/internal/config"
+	"github.com/clerksync/clerksync/backend/internal/fullsync"
 	"github.com/clerksync/clerksync/backend/internal/gdpr"
 	"github.com/clerksync/clerksync/backend/internal/httpapi"
 	"github.com/clerksync/clerksync/backend/internal/jobs"
@@ -126,9 +127,11 @@ func (a *App) newJobs(cfg *config.Config, opts []Option) error {
 	}
 
 	jo := jobs.Options{
-		Work:             cfg.JobsEnabled,
-		PayloadRetention: cfg.WebhookPayloadRetention,
-		AppName:          cfg.AppName,
+		Work:              cfg.JobsEnabled,
+		PayloadRetention:  cfg.WebhookPayloadRetention,
+		AppName:           cfg.AppName,
+		ReconcileInterval: cfg.ReconcileInterval,
+		Reconcile:         a.reconcileReport,
 	}
 	for _, o := range opts {
 		o(&jo)
@@ -138,6 +141,23 @@ func (a *App) newJobs(cfg *config.Config, opts []Option) error {
 		return err
 	}
 	a.Jobs = client
+	return nil
+}
+
+// reconcileReport is the periodic reconcile: it reports drift in the
+// database and the metrics, and fixes nothing.
+func (a *App) reconcileReport(ctx context.Context) error {
+	r, err := fullsync.Reconcile(ctx, a.DB, nil, a.Clerk, fullsync.ReconcileOptions{
+		PageSize: fullsync.MaxPageSize, RatePerSecond: 2, Logger: a.logger,
+	})
+	if err != nil {
+		return err
+	}
+	a.Metrics.ReconcileDrift.WithLabelValues("missing").Set(float64(len(r.Missing)))
+	a.Metrics.ReconcileDrift.WithLabelValues("stale").Set(float64(len(r.Stale)))
+	a.Metrics.ReconcileDrift.WithLabelValues("gone").Set(float64(len(r.Gone)))
+	a.logger.InfoContext(ctx, "app: periodic reconcile", "missing", len(r.Missing),
+		"stale", len(r.Stale), "gone", len(r.Gone))
 	return nil
 }
 
@@ -152,6 +172,9 @@ func (a *App) Start(ctx context.Context) error {
 	a.jobsStarted = true
 	return nil
 }
+
+// Logger returns the service's logger.
+func (a *App) Logger() *slog.Logger { return a.logger }
 
 // Handler returns the HTTP handler, for tests that serve it themselves.
 func (a *App) Handler() http.Handler { return a.handler }

@@ -31,7 +31,9 @@ var (
 // Retry-After) or a default.
 type UnavailableError struct {
 	RetryAfter time.Duration
-	Cause      error
+	// RateLimited says Clerk answered 429, and RetryAfter is its own.
+	RateLimited bool
+	Cause       error
 }
 
 func (e *UnavailableError) Error() string {
@@ -79,9 +81,8 @@ func (c *Client) Users() *clerkuser.Client { return c.users }
 // rate limits, fails or cannot be reached, and an error wrapping
 // user.ErrInvalidSnapshot when the answer is unusable.
 func (c *Client) GetUser(ctx context.Context, id string) (user.Snapshot, error) {
-	if wait := c.blocked(); wait > 0 {
-		c.count("get_user", "skipped_rate_limited")
-		return user.Snapshot{}, &UnavailableError{RetryAfter: wait, Cause: errors.New("waiting out Retry-After")}
+	if err := c.waitingOut("get_user"); err != nil {
+		return user.Snapshot{}, err
 	}
 
 	u, err := c.users.Get(ctx, id)
@@ -111,15 +112,23 @@ func (c *Client) interpret(err error) error {
 	case status == http.StatusTooManyRequests:
 		wait := retryAfter(apiErr)
 		c.blockedUntil.Store(time.Now().Add(wait).UnixNano())
-		return &UnavailableError{RetryAfter: wait, Cause: err}
+		return &UnavailableError{RetryAfter: wait, RateLimited: true, Cause: err}
 	case status >= 500:
 		return &UnavailableError{RetryAfter: defaultRetryAfter, Cause: err}
 	}
 	return fmt.Errorf("clerk: status %d: %w", apiErr.HTTPStatusCode, err)
 }
 
-func (c *Client) blocked() time.Duration {
-	return time.Until(time.Unix(0, c.blockedUntil.Load()))
+// waitingOut returns an *UnavailableError, without calling Clerk, while
+// the last Retry-After has not passed.
+func (c *Client) waitingOut(op string) error {
+	wait := time.Until(time.Unix(0, c.blockedUntil.Load()))
+	if wait <= 0 {
+		return nil
+	}
+	c.count(op, "skipped_rate_limited")
+	return &UnavailableError{RetryAfter: wait, RateLimited: true,
+		Cause: errors.New("waiting out Retry-After")}
 }
 
 func (c *Client) count(op, outcome string) {
@@ -133,7 +142,7 @@ func outcome(err error) string {
 	switch {
 	case errors.Is(err, ErrUserNotFound):
 		return "not_found"
-	case errors.As(err, &unavailable) && unavailable.RetryAfter != defaultRetryAfter:
+	case errors.As(err, &unavailable) && unavailable.RateLimited:
 		return "rate_limited"
 	case errors.Is(err, ErrUnavailable):
 		return "unavailable"
@@ -156,9 +165,8 @@ func retryAfter(apiErr *clerk.APIErrorResponse) time.Duration {
 // DeleteUser deletes the user in Clerk. A user Clerk no longer knows is
 // not an error. It returns an *UnavailableError when a retry may succeed.
 func (c *Client) DeleteUser(ctx context.Context, id string) error {
-	if wait := c.blocked(); wait > 0 {
-		c.count("delete_user", "skipped_rate_limited")
-		return &UnavailableError{RetryAfter: wait, Cause: errors.New("waiting out Retry-After")}
+	if err := c.waitingOut("delete_user"); err != nil {
+		return err
 	}
 
 	_, err := c.users.Delete(ctx, id)
@@ -172,4 +180,50 @@ func (c *Client) DeleteUser(ctx context.Context, id string) error {
 	}
 	c.count("delete_user", "ok")
 	return nil
+}
+
+// ListUsers returns one page of users in creation order. Users whose data
+// cannot be ordered are returned as invalid (their ids only), so the caller
+// can count them. It returns an *UnavailableError when a retry may succeed.
+func (c *Client) ListUsers(ctx context.Context, offset, limit int) (valid []user.Snapshot, invalid []string, err error) {
+	if err := c.waitingOut("list_users"); err != nil {
+		return nil, nil, err
+	}
+
+	params := &clerkuser.ListParams{OrderBy: clerk.String("created_at")}
+	params.Limit = clerk.Int64(int64(limit))
+	params.Offset = clerk.Int64(int64(offset))
+	list, err := c.users.List(ctx, params)
+	if err != nil {
+		err = c.interpret(err)
+		c.count("list_users", outcome(err))
+		return nil, nil, err
+	}
+	c.count("list_users", "ok")
+
+	for _, u := range list.Users {
+		s, err := SnapshotFromUser(u)
+		if err != nil {
+			id := ""
+			if u != nil {
+				id = u.ID
+			}
+			invalid = append(invalid, id)
+			continue
+		}
+		valid = append(valid, s)
+	}
+	return valid, invalid, nil
+}
+
+// CountUsers returns how many users Clerk has.
+func (c *Client) CountUsers(ctx context.Context) (int, error) {
+	n, err := c.users.Count(ctx, &clerkuser.ListParams{})
+	if err != nil {
+		err = c.interpret(err)
+		c.count("count_users", outcome(err))
+		return 0, err
+	}
+	c.count("count_users", "ok")
+	return int(n.TotalCount), nil
 }

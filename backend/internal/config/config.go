@@ -31,6 +31,7 @@ type Config struct {
 	ClerkJWTLeeway         time.Duration
 	UserSyncTTL            time.Duration
 	SyncFallbackFetch      bool
+	ReconcileInterval      time.Duration
 
 	WebhookSigningSecrets []string
 	WebhookMaxBodyBytes   int64
@@ -66,6 +67,7 @@ func Load(getenv Getenv) (*Config, error) {
 		ClerkJWTLeeway:         r.duration("CLERK_JWT_LEEWAY", 5*time.Second, 0, time.Minute),
 		UserSyncTTL:            r.duration("USER_SYNC_TTL", 5*time.Minute, 0, 24*time.Hour),
 		SyncFallbackFetch:      r.bool("SYNC_FALLBACK_FETCH", true),
+		ReconcileInterval:      r.duration("RECONCILE_INTERVAL", 0, 0, 30*24*time.Hour),
 
 		WebhookSigningSecrets: r.list("CLERK_WEBHOOK_SIGNING_SECRET"),
 		WebhookMaxBodyBytes:   int64(r.int("WEBHOOK_MAX_BODY_BYTES", 1<<20, 1024, 64<<20)),
@@ -83,6 +85,29 @@ func Load(getenv Getenv) (*Config, error) {
 		LogFormat: r.oneOf("LOG_FORMAT", "json", "json", "text"),
 	}
 	c.Phase = user.Phase(r.oneOf("SYNC_PHASE", "mvp", "mvp", "beta", "production"))
+	if r.err != nil {
+		return nil, r.err
+	}
+	return c, c.validate()
+}
+
+// LoadForCommand reads what the one-off commands (backfill, reconcile)
+// need: the database and Clerk's Backend API. Server-only settings are
+// not required; the result has jobs off and phase mvp.
+func LoadForCommand(getenv Getenv) (*Config, error) {
+	r := reader{getenv: getenv}
+	c := &Config{
+		DatabaseURL:       r.str("DATABASE_URL", ""),
+		ClerkSecretKey:    r.str("CLERK_SECRET_KEY", ""),
+		ClerkAPIURL:       r.url("CLERK_API_URL", DefaultClerkAPIURL),
+		Phase:             user.PhaseMVP,
+		MigrateOnStart:    true,
+		UserSyncTTL:       5 * time.Minute,
+		LogLevel:          r.level("LOG_LEVEL", slog.LevelInfo),
+		LogFormat:         r.oneOf("LOG_FORMAT", "text", "json", "text"),
+		MailDriver:        "log",
+		SyncFallbackFetch: true,
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -138,6 +163,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Duration("clerk_jwt_leeway", c.ClerkJWTLeeway),
 		slog.Duration("user_sync_ttl", c.UserSyncTTL),
 		slog.Bool("sync_fallback_fetch", c.SyncFallbackFetch),
+		slog.Duration("reconcile_interval", c.ReconcileInterval),
 		slog.Int("webhook_signing_secrets", len(c.WebhookSigningSecrets)),
 		slog.Int64("webhook_max_body_bytes", c.WebhookMaxBodyBytes),
 		slog.Any("cors_allowed_origins", c.CORSAllowedOrigins),

@@ -39,6 +39,10 @@ type Options struct {
 	AppName string
 	// RetryPolicy replaces River's default backoff (tests shorten it).
 	RetryPolicy river.ClientRetryPolicy
+	// ReconcileInterval, when above zero, runs Reconcile periodically on
+	// the elected leader's schedule.
+	ReconcileInterval time.Duration
+	Reconcile         func(ctx context.Context) error
 }
 
 // New builds the River client and registers every worker.
@@ -49,6 +53,9 @@ func New(pool *pgxpool.Pool, db *postgres.DB, sender mail.Sender, opts Options, 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &WelcomeWorker{DB: db, Sender: sender, AppName: opts.AppName, Logger: logger})
 	river.AddWorker(workers, &PurgeWorker{DB: db, Retention: opts.PayloadRetention, Logger: logger})
+	if opts.Reconcile != nil {
+		river.AddWorker(workers, &ReconcileWorker{Run: opts.Reconcile})
+	}
 
 	cfg := &river.Config{
 		Workers:     workers,
@@ -68,6 +75,12 @@ func New(pool *pgxpool.Pool, db *postgres.DB, sender mail.Sender, opts Options, 
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 				func() (river.JobArgs, *river.InsertOpts) { return PurgePayloadsArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
+		}
+		if opts.ReconcileInterval > 0 && opts.Reconcile != nil {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(
+				river.PeriodicInterval(opts.ReconcileInterval),
+				func() (river.JobArgs, *river.InsertOpts) { return ReconcileArgs{}, nil },
+				nil))
 		}
 	}
 

@@ -22,6 +22,7 @@ type Metrics struct {
 	WebhookEvents     *prometheus.CounterVec
 	WebhookRejections *prometheus.CounterVec
 	WebhookDuration   prometheus.Histogram
+	ReconcileDrift    *prometheus.GaugeVec
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -71,6 +72,10 @@ func New() *Metrics {
 			Help:    "Time to verify and durably record one webhook delivery.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}),
+		ReconcileDrift: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "clerksync_reconcile_drift_users",
+			Help: "Users found different from Clerk by the last periodic reconcile on this instance, by kind (missing, stale, gone).",
+		}, []string{"kind"}),
 	}
 
 	m.Registry.MustRegister(
@@ -78,7 +83,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.HTTPRequests, m.HTTPDuration, m.AuthFailures, m.ClerkRequests,
 		m.SyncWrites, m.StaleServed, m.FallbackFetches, m.WebhookEvents,
-		m.WebhookRejections, m.WebhookDuration,
+		m.WebhookRejections, m.WebhookDuration, m.ReconcileDrift,
 	)
 	return m
 }
