@@ -10,11 +10,12 @@ GOTESTFLAGS ?= -race -count=1 -timeout 20m
 
 DB_URL = $(if $(DATABASE_URL),$(DATABASE_URL),$(shell scripts/db.sh start))
 
-.PHONY: dev test build vet db-start db-stop migrate-up migrate-status clean help
+.PHONY: dev test walkthrough build vet db-start db-stop migrate-up migrate-status clean help
 
 help:
 	@echo "make dev          run the local Clerk stand-in and the API (no account needed)"
 	@echo "make test         run every test against a real PostgreSQL"
+	@echo "make walkthrough  run the mvp -> beta -> production story end to end"
 	@echo "make build        build $(BIN)"
 	@echo "make vet          go vet and gofmt check"
 	@echo "make db-start     start the throwaway PostgreSQL and print its URL"
@@ -29,6 +30,9 @@ dev: build
 test:
 	@url='$(DB_URL)'; test -n "$$url" || { echo "no database for the tests" >&2; exit 1; }; \
 	TEST_DATABASE_URL="$$url" $(GO) test $(GOTESTFLAGS) ./...
+
+walkthrough: build
+	@DB_URL='$(DB_URL)' >/dev/null; scripts/walkthrough.sh "$$(scripts/db.sh fresh clerksync_walkthrough)"
 
 vet:
 	$(GO) vet ./...

@@ -5,6 +5,8 @@
 #   scripts/db.sh start   start it if needed, print its URL on stdout
 #   scripts/db.sh stop    stop it, only if this script started it
 #   scripts/db.sh url     print its URL
+#   scripts/db.sh fresh NAME  (re)create an empty database NAME on it and
+#                         print its URL
 #
 # With a Docker engine answering, it runs the compose.yaml "postgres"
 # service. Otherwise it runs the machine's PostgreSQL server binaries as an
@@ -121,8 +123,20 @@ case "${1:-}" in
   url)
     echo "$url"
     ;;
+  fresh)
+    name=${2:?usage: $0 fresh NAME}
+    if have_docker; then
+      docker compose -f "$root/compose.yaml" exec -T postgres \
+        psql -q -U clerksync -d postgres -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >&2
+    else
+      bin=$(pg_bindir)
+      PGPASSWORD=clerksync "$bin/psql" -q -h 127.0.0.1 -p "$port" -U clerksync -d postgres \
+        -c "DROP DATABASE IF EXISTS $name WITH (FORCE)" -c "CREATE DATABASE $name" >&2
+    fi
+    echo "${url%/clerksync?*}/$name?sslmode=disable"
+    ;;
   *)
-    echo "usage: $0 start|stop|url" >&2
+    echo "usage: $0 start|stop|url|fresh NAME" >&2
     exit 2
     ;;
 esac
