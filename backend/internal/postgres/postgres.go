@@ -63,11 +63,25 @@ type Querier interface {
 // a connection broke, or the statement ran out of time.
 var ErrUnavailable = errors.New("database unavailable")
 
+// ErrInvalidData marks data PostgreSQL refuses whatever the moment
+// (SQLSTATE class 22: a NUL character, invalid UTF-8, a value out of
+// range): a retry with the same data fails the same way.
+var ErrInvalidData = errors.New("data refused by the database")
+
 // interpretError turns driver errors into the errors callers branch on.
 // It is the one place that reads PostgreSQL error codes.
 func interpretError(err error) error {
 	if err == nil {
 		return nil
+	}
+
+	// A failed connection attempt first: it may carry the server's refusal
+	// as a PgError of any class ("database is not currently accepting
+	// connections" is 55000, "database does not exist" 3D000), and a retry
+	// can still succeed once the server lets us in.
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 
 	var pgErr *pgconn.PgError
@@ -78,6 +92,8 @@ func interpretError(err error) error {
 			"57", // operator intervention (shutdown, statement timeout)
 			"40": // serialization failure, deadlock
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		case "22": // data exception
+			return fmt.Errorf("%w: %w", ErrInvalidData, err)
 		}
 		return err
 	}
@@ -87,9 +103,5 @@ func interpretError(err error) error {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 
-	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
 	return err
 }
