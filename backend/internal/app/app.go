@@ -5,9 +5,12 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"github.com/gin-gonic/gin"
+	"github.com/riverqueue/river"
 	"log/slog"
 	"net"
 	"net/http"
@@ -16,12 +19,14 @@ import (
 	"github.com/clerksync/clerksync/backend/internal/analytics"
 	"github.com/clerksync/clerksync/backend/internal/clerkapi"
 	"github.com/clerksync/clerksync/backend/internal/config"
+	"github.com/clerksync/clerksync/backend/internal/fraud"
 	"github.com/clerksync/clerksync/backend/internal/fullsync"
 	"github.com/clerksync/clerksync/backend/internal/gdpr"
 	"github.com/clerksync/clerksync/backend/internal/httpapi"
 	"github.com/clerksync/clerksync/backend/internal/jobs"
 	"github.com/clerksync/clerksync/backend/internal/mail"
 	"github.com/clerksync/clerksync/backend/internal/metrics"
+	"github.com/clerksync/clerksync/backend/internal/onboarding"
 	"github.com/clerksync/clerksync/backend/internal/postgres"
 	"github.com/clerksync/clerksync/backend/internal/usersync"
 	"github.com/clerksync/clerksync/backend/internal/webhook"
@@ -35,9 +40,11 @@ type App struct {
 	Syncer  *usersync.Syncer
 	Metrics *metrics.Metrics
 	// Webhooks is nil in phase mvp, where the route is not mounted.
-	Webhooks *webhook.Handler
-	Jobs     *jobs.Client
-	Eraser   *gdpr.Eraser
+	Webhooks   *webhook.Handler
+	Jobs       *jobs.Client
+	Eraser     *gdpr.Eraser
+	Onboarding *onboarding.Service
+	Fraud      *fraud.Service
 
 	logger      *slog.Logger
 	handler     http.Handler
@@ -79,7 +86,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 	}
 	a.Eraser = &gdpr.Eraser{DB: db, Jobs: a.Jobs, Logger: logger}
 
-	a.Syncer = usersync.New(gdpr.Store{DB: db, Eraser: a.Eraser}, a.Clerk, usersync.Options{
+	store := requestStore{Store: gdpr.Store{DB: db, Eraser: a.Eraser}, onboarding: a.Onboarding}
+	a.Syncer = usersync.New(store, a.Clerk, usersync.Options{
 		Phase:         cfg.Phase,
 		TTL:           cfg.UserSyncTTL,
 		FallbackFetch: cfg.SyncFallbackFetch,
@@ -97,6 +105,10 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 		Eraser:    a.Eraser,
 		Analytics: db,
 		Activity:  analytics.NewActivity(db, 100_000, logger),
+
+		Onboarding: a.Onboarding,
+		Fraud:      a.Fraud,
+		Flags:      db,
 	})
 	if cfg.Phase.WebhooksEnabled() {
 		verifier, err := webhook.NewVerifier(cfg.WebhookSigningSecrets)
@@ -107,6 +119,8 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 		a.Webhooks = webhook.NewHandler(db, verifier, cfg.WebhookMaxBodyBytes, a.Metrics, logger)
 		a.Webhooks.OnDelete(a.Eraser.EraseTx)
 		a.Webhooks.OnApply(jobs.WebhookEffects(a.Jobs))
+		a.Webhooks.OnApply(a.Onboarding.WebhookHook())
+		a.Webhooks.OnApply(a.Fraud.WebhookHook())
 		api.Mount(func(r *gin.Engine, _ gin.HandlerFunc) {
 			r.POST("/api/webhooks/clerk", a.Webhooks.Serve)
 		})
@@ -126,12 +140,20 @@ func (a *App) newJobs(cfg *config.Config, opts []Option) error {
 		sender = s
 	}
 
+	if err := a.newServices(cfg, sender); err != nil {
+		return err
+	}
 	jo := jobs.Options{
 		Work:              cfg.JobsEnabled,
 		PayloadRetention:  cfg.WebhookPayloadRetention,
 		AppName:           cfg.AppName,
 		ReconcileInterval: cfg.ReconcileInterval,
 		Reconcile:         a.reconcileReport,
+		Register: []func(*river.Workers){func(w *river.Workers) {
+			river.AddWorker(w, &onboarding.ReminderWorker{Service: a.Onboarding,
+				Sender: sender, AppName: cfg.AppName, Phase: cfg.Phase, Logger: a.logger})
+			river.AddWorker(w, &fraud.CheckWorker{Service: a.Fraud})
+		}},
 	}
 	for _, o := range opts {
 		o(&jo)
@@ -141,7 +163,47 @@ func (a *App) newJobs(cfg *config.Config, opts []Option) error {
 		return err
 	}
 	a.Jobs = client
+	a.Onboarding.Jobs = client
+	a.Fraud.Jobs = client
 	return nil
+}
+
+// newServices builds onboarding and fraud; their job client is set once
+// it exists, since it needs their workers first.
+func (a *App) newServices(cfg *config.Config, sender mail.Sender) error {
+	a.Onboarding = &onboarding.Service{
+		DB: a.DB, Steps: cfg.OnboardingSteps, Reminders: cfg.OnboardingReminders, Logger: a.logger,
+	}
+
+	disposable, err := fraud.LoadDisposable(cfg.FraudDisposableFile)
+	if err != nil {
+		return fmt.Errorf("FRAUD_DISPOSABLE_DOMAINS_FILE: %w", err)
+	}
+	a.Fraud = &fraud.Service{
+		Config: fraud.Config{
+			Threshold:   cfg.FraudThreshold,
+			Action:      cfg.FraudAction,
+			Window:      cfg.FraudWindow,
+			IPLimit:     cfg.FraudIPLimit,
+			DomainLimit: cfg.FraudDomainLimit,
+			Weights:     cfg.FraudWeights,
+			IPKey:       ipHashKey(cfg),
+			Disposable:  disposable,
+		},
+		DB: a.DB, Clerk: a.Clerk, Metrics: a.Metrics, Logger: a.logger,
+	}
+	return nil
+}
+
+// ipHashKey is FRAUD_IP_HASH_KEY, or a key derived from the Clerk secret
+// so that hashes stay stable across restarts without another secret.
+func ipHashKey(cfg *config.Config) []byte {
+	if cfg.FraudIPHashKey != "" {
+		return []byte(cfg.FraudIPHashKey)
+	}
+	m := hmac.New(sha256.New, []byte(cfg.ClerkSecretKey))
+	m.Write([]byte("clerksync ip hash key"))
+	return m.Sum(nil)
 }
 
 // reconcileReport is the periodic reconcile: it reports drift in the

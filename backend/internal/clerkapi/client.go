@@ -227,3 +227,23 @@ func (c *Client) CountUsers(ctx context.Context) (int, error) {
 	c.count("count_users", "ok")
 	return int(n.TotalCount), nil
 }
+
+// SetBanned bans or unbans the user in Clerk. It returns ErrUserNotFound
+// for a user Clerk does not know, and an *UnavailableError when a retry
+// may succeed.
+func (c *Client) SetBanned(ctx context.Context, id string, banned bool) error {
+	op, call := "unban_user", c.users.Unban
+	if banned {
+		op, call = "ban_user", c.users.Ban
+	}
+	if err := c.waitingOut(op); err != nil {
+		return err
+	}
+	if _, err := call(ctx, id); err != nil {
+		err = c.interpret(err)
+		c.count(op, outcome(err))
+		return err
+	}
+	c.count(op, "ok")
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clerksync/clerksync/backend/internal/onboarding"
 	"github.com/clerksync/clerksync/backend/internal/user"
 )
 
@@ -44,6 +45,18 @@ type Config struct {
 	SMTPURL                 string
 	MailFrom                string
 	AppName                 string
+
+	OnboardingSteps     []onboarding.Step
+	OnboardingReminders []time.Duration
+
+	FraudThreshold      int
+	FraudAction         string
+	FraudWindow         time.Duration
+	FraudIPLimit        int
+	FraudDomainLimit    int
+	FraudWeights        map[string]int
+	FraudDisposableFile string
+	FraudIPHashKey      string
 
 	LogLevel  slog.Level
 	LogFormat string
@@ -81,6 +94,23 @@ func Load(getenv Getenv) (*Config, error) {
 		MailFrom:                r.str("MAIL_FROM", ""),
 		AppName:                 r.str("APP_NAME", "our app"),
 
+		OnboardingSteps:     r.steps("ONBOARDING_STEPS", onboarding.DefaultSteps),
+		OnboardingReminders: r.reminders("ONBOARDING_REMINDERS", onboarding.DefaultReminders),
+
+		FraudThreshold:   r.int("FRAUD_THRESHOLD", 60, 1, 1000),
+		FraudAction:      r.oneOf("FRAUD_ACTION", "flag", "none", "flag", "ban"),
+		FraudWindow:      r.duration("FRAUD_WINDOW", time.Hour, time.Minute, 30*24*time.Hour),
+		FraudIPLimit:     r.int("FRAUD_IP_SIGNUP_LIMIT", 10, 0, 1_000_000),
+		FraudDomainLimit: r.int("FRAUD_DOMAIN_SIGNUP_LIMIT", 20, 0, 1_000_000),
+		FraudWeights: map[string]int{
+			"disposable_email": r.int("FRAUD_WEIGHT_DISPOSABLE_EMAIL", 40, 0, 1000),
+			"ip_velocity":      r.int("FRAUD_WEIGHT_IP_VELOCITY", 60, 0, 1000),
+			"domain_velocity":  r.int("FRAUD_WEIGHT_DOMAIN_VELOCITY", 30, 0, 1000),
+			"spam_name":        r.int("FRAUD_WEIGHT_SPAM_NAME", 30, 0, 1000),
+		},
+		FraudDisposableFile: r.str("FRAUD_DISPOSABLE_DOMAINS_FILE", ""),
+		FraudIPHashKey:      r.str("FRAUD_IP_HASH_KEY", ""),
+
 		LogLevel:  r.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: r.oneOf("LOG_FORMAT", "json", "json", "text"),
 	}
@@ -107,6 +137,10 @@ func LoadForCommand(getenv Getenv) (*Config, error) {
 		LogFormat:         r.oneOf("LOG_FORMAT", "text", "json", "text"),
 		MailDriver:        "log",
 		SyncFallbackFetch: true,
+		OnboardingSteps:   r.steps("ONBOARDING_STEPS", onboarding.DefaultSteps),
+		FraudThreshold:    60,
+		FraudAction:       "none",
+		FraudWindow:       time.Hour,
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -172,6 +206,12 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("mail_driver", c.MailDriver),
 		slog.String("smtp_url", redactURL(c.SMTPURL)),
 		slog.String("app_name", c.AppName),
+		slog.Int("onboarding_steps", len(c.OnboardingSteps)),
+		slog.Any("onboarding_reminders", c.OnboardingReminders),
+		slog.Int("fraud_threshold", c.FraudThreshold),
+		slog.String("fraud_action", c.FraudAction),
+		slog.Duration("fraud_window", c.FraudWindow),
+		slog.Bool("fraud_ip_hash_key_set", c.FraudIPHashKey != ""),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 	)
@@ -300,6 +340,24 @@ func (r *reader) url(key, def string) string {
 		return def
 	}
 	return strings.TrimRight(v, "/")
+}
+
+func (r *reader) steps(key, def string) []onboarding.Step {
+	v := r.str(key, def)
+	steps, err := onboarding.ParseSteps(v)
+	if err != nil {
+		r.fail(key, "%v (for example %s)", err, onboarding.DefaultSteps)
+	}
+	return steps
+}
+
+func (r *reader) reminders(key, def string) []time.Duration {
+	v := r.str(key, def)
+	ds, err := onboarding.ParseReminders(v)
+	if err != nil {
+		r.fail(key, "%v (for example 24h,72h, or off)", err)
+	}
+	return ds
 }
 
 // list splits on commas and white space.

@@ -38,6 +38,9 @@ type API struct {
 	eraser      Eraser
 	analyticsDB Analytics
 	activity    Activity
+	onboarding  Onboarding
+	fraud       Fraud
+	flags       FlagLister
 
 	// Mount adds more routes (webhooks, jobs' endpoints) to the engine
 	// before it is returned.
@@ -57,7 +60,10 @@ type Deps struct {
 	Eraser    Eraser
 	Analytics Analytics
 	// Activity, when set, is told of every authenticated request.
-	Activity Activity
+	Activity   Activity
+	Onboarding Onboarding
+	Fraud      Fraud
+	Flags      FlagLister
 }
 
 // Activity notes authenticated requests; *analytics.Activity is one.
@@ -79,6 +85,9 @@ func New(d Deps) *API {
 		eraser:      d.Eraser,
 		analyticsDB: d.Analytics,
 		activity:    d.Activity,
+		onboarding:  d.Onboarding,
+		fraud:       d.Fraud,
+		flags:       d.Flags,
 	}
 }
 
@@ -126,7 +135,11 @@ func (a *API) Handler() http.Handler {
 	api.GET("/me", authed, a.getMe)
 	api.DELETE("/me", a.authenticate, a.deleteMe)
 	api.GET("/me/export", authed, a.exportMe)
+	api.GET("/me/onboarding", authed, a.getOnboarding)
+	api.POST("/me/onboarding/steps/:step", authed, a.completeStep)
 	api.GET("/admin/analytics", authed, requireAdmin, a.analytics)
+	api.GET("/admin/fraud/flags", authed, requireAdmin, a.listFlags)
+	api.POST("/admin/fraud/flags/:user_id/resolve", authed, requireAdmin, a.resolveFlag)
 	api.GET("/sync/status", a.syncStatus)
 	if !a.config.Phase.WebhooksEnabled() {
 		// Every method but OPTIONS, which the preflight route above

@@ -43,6 +43,8 @@ type Options struct {
 	// the elected leader's schedule.
 	ReconcileInterval time.Duration
 	Reconcile         func(ctx context.Context) error
+	// Register adds the workers of other packages (onboarding, fraud).
+	Register []func(*river.Workers)
 }
 
 // New builds the River client and registers every worker.
@@ -55,6 +57,9 @@ func New(pool *pgxpool.Pool, db *postgres.DB, sender mail.Sender, opts Options, 
 	river.AddWorker(workers, &PurgeWorker{DB: db, Retention: opts.PayloadRetention, Logger: logger})
 	if opts.Reconcile != nil {
 		river.AddWorker(workers, &ReconcileWorker{Run: opts.Reconcile})
+	}
+	for _, register := range opts.Register {
+		register(workers)
 	}
 
 	cfg := &river.Config{
@@ -97,13 +102,17 @@ var pendingStates = []rivertype.JobState{
 	rivertype.JobStateRetryable, rivertype.JobStateScheduled,
 }
 
-// CancelUserJobs cancels, in tx, every pending job about the user.
-// It returns how many it cancelled.
-func CancelUserJobs(ctx context.Context, client *Client, tx pgx.Tx, clerkID string) (int, error) {
-	res, err := client.JobListTx(ctx, tx, river.NewJobListParams().
+// CancelUserJobs cancels, in tx, every pending job about the user, or
+// only those of the given kinds. It returns how many it cancelled.
+func CancelUserJobs(ctx context.Context, client *Client, tx pgx.Tx, clerkID string, kinds ...string) (int, error) {
+	params := river.NewJobListParams().
 		States(pendingStates...).
 		Where("args->>'clerk_user_id' = @id", river.NamedArgs{"id": clerkID}).
-		First(1000))
+		First(1000)
+	if len(kinds) > 0 {
+		params = params.Kinds(kinds...)
+	}
+	res, err := client.JobListTx(ctx, tx, params)
 	if err != nil {
 		return 0, fmt.Errorf("list user jobs: %w", err)
 	}

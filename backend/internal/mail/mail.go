@@ -34,6 +34,7 @@ type Message struct {
 type Data struct {
 	AppName   string
 	FirstName string
+	NextStep  string
 }
 
 // Render builds the message of kind (the template name, e.g. "welcome")

@@ -23,6 +23,9 @@ type Metrics struct {
 	WebhookRejections *prometheus.CounterVec
 	WebhookDuration   prometheus.Histogram
 	ReconcileDrift    *prometheus.GaugeVec
+	FraudSignals      *prometheus.CounterVec
+	FraudFlags        prometheus.Counter
+	FraudActions      *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -76,6 +79,18 @@ func New() *Metrics {
 			Name: "clerksync_reconcile_drift_users",
 			Help: "Users found different from Clerk by the last periodic reconcile on this instance, by kind (missing, stale, gone).",
 		}, []string{"kind"}),
+		FraudSignals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clerksync_fraud_signals_total",
+			Help: "Fraud rules that fired on an evaluation, by rule.",
+		}, []string{"rule"}),
+		FraudFlags: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clerksync_fraud_flags_total",
+			Help: "Users newly flagged for reaching FRAUD_THRESHOLD.",
+		}),
+		FraudActions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clerksync_fraud_actions_total",
+			Help: "Actions on flagged users (ban, unban, keep), by outcome.",
+		}, []string{"action", "outcome"}),
 	}
 
 	m.Registry.MustRegister(
@@ -84,6 +99,7 @@ func New() *Metrics {
 		m.HTTPRequests, m.HTTPDuration, m.AuthFailures, m.ClerkRequests,
 		m.SyncWrites, m.StaleServed, m.FallbackFetches, m.WebhookEvents,
 		m.WebhookRejections, m.WebhookDuration, m.ReconcileDrift,
+		m.FraudSignals, m.FraudFlags, m.FraudActions,
 	)
 	return m
 }
