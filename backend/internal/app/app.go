@@ -171,8 +171,15 @@ func (a *App) newJobs(cfg *config.Config, opts []Option) error {
 // newServices builds onboarding and fraud; their job client is set once
 // it exists, since it needs their workers first.
 func (a *App) newServices(cfg *config.Config, sender mail.Sender) error {
+	steps, reminders := cfg.OnboardingSteps, cfg.OnboardingReminders
+	if len(steps) == 0 {
+		steps, _ = onboarding.ParseSteps(onboarding.DefaultSteps)
+	}
+	if reminders == nil {
+		reminders, _ = onboarding.ParseReminders(onboarding.DefaultReminders)
+	}
 	a.Onboarding = &onboarding.Service{
-		DB: a.DB, Steps: cfg.OnboardingSteps, Reminders: cfg.OnboardingReminders, Logger: a.logger,
+		DB: a.DB, Steps: steps, Reminders: reminders, Logger: a.logger,
 	}
 
 	disposable, err := fraud.LoadDisposable(cfg.FraudDisposableFile)
@@ -189,7 +196,7 @@ func (a *App) newServices(cfg *config.Config, sender mail.Sender) error {
 			Weights:     cfg.FraudWeights,
 			IPKey:       ipHashKey(cfg),
 			Disposable:  disposable,
-		},
+		}.WithDefaults(),
 		DB: a.DB, Clerk: a.Clerk, Metrics: a.Metrics, Logger: a.logger,
 	}
 	return nil

@@ -46,6 +46,29 @@ type Config struct {
 	Disposable map[string]bool
 }
 
+// DefaultWeights are the rules' weights when none are set.
+var DefaultWeights = map[string]int{
+	RuleDisposableEmail: 40, RuleIPVelocity: 60, RuleDomainVelocity: 30, RuleSpamName: 30,
+}
+
+// WithDefaults fills the zero fields with the documented defaults, so
+// that a zero threshold never flags everyone.
+func (c Config) WithDefaults() Config {
+	if c.Threshold <= 0 {
+		c.Threshold = 60
+	}
+	if c.Action == "" {
+		c.Action = ActionFlag
+	}
+	if c.Window <= 0 {
+		c.Window = time.Hour
+	}
+	if c.Weights == nil {
+		c.Weights = DefaultWeights
+	}
+	return c
+}
+
 //go:embed disposable_domains.txt
 var disposableList string
 

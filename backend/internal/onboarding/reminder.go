@@ -22,7 +22,7 @@ const DefaultReminders = "24h,72h"
 // sign-up, or "off".
 func ParseReminders(s string) ([]time.Duration, error) {
 	if strings.TrimSpace(s) == "off" {
-		return nil, nil
+		return []time.Duration{}, nil
 	}
 	var out []time.Duration
 	for _, part := range strings.Split(s, ",") {
