@@ -140,9 +140,7 @@ func TestWelcomeEmailOncePerUser(t *testing.T) {
 	wg.Wait()
 
 	waitFor(t, 10*time.Second, "the welcome email", func() bool { return len(mb.received()) >= 1 })
-	waitFor(t, 5*time.Second, "jobs to settle", func() bool {
-		return h.count(t, `SELECT count(*) FROM river_job WHERE state NOT IN ('completed','discarded','cancelled')`) == 0
-	})
+	waitJobs(t, h, "welcome_email")
 	msgs := mb.received()
 	require.Len(t, msgs, 1)
 	require.Equal(t, []string{"w1@example.com"}, msgs[0].To)

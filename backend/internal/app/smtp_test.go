@@ -92,4 +92,3 @@ func (s *mailSession) Data(r io.Reader) error {
 	s.box.messages = append(s.box.messages, s.msg)
 	return nil
 }
-

@@ -56,7 +56,8 @@ type Syncer struct {
 
 	// fresh remembers, per instance, users checked against Clerk within
 	// the TTL. It only saves work: with several instances each keeps its
-	// own, so each asks Clerk at most once per user per TTL.
+	// own, so each asks Clerk at most once per user per TTL. It is nil
+	// when the TTL is (nearly) zero: every request refreshes.
 	fresh   *expirable.LRU[string, struct{}]
 	flights singleflight.Group
 }
@@ -66,17 +67,40 @@ func New(store Store, clerk Fetcher, opts Options, m *metrics.Metrics, logger *s
 	if opts.CacheSize == 0 {
 		opts.CacheSize = 100_000
 	}
-	ttl := opts.TTL
-	if ttl <= 0 {
-		ttl = time.Nanosecond // expire at once: always refresh
-	}
-	return &Syncer{
+	s := &Syncer{
 		store:   store,
 		clerk:   clerk,
 		opts:    opts,
 		metrics: m,
 		logger:  logger,
-		fresh:   expirable.NewLRU[string, struct{}](opts.CacheSize, nil, ttl),
+	}
+	// expirable.NewLRU sweeps every TTL/100 and panics (in its own
+	// goroutine, killing the process) when that rounds to zero, as a TTL
+	// of 0, which means "always refresh", does. Such TTLs need no cache.
+	if opts.TTL >= minCacheTTL {
+		s.fresh = expirable.NewLRU[string, struct{}](opts.CacheSize, nil, opts.TTL)
+	}
+	return s
+}
+
+// minCacheTTL is the least TTL worth a freshness cache.
+const minCacheTTL = time.Millisecond
+
+// isFresh reports whether the user was checked against Clerk within the
+// TTL. Peek, unlike Contains, ignores entries past their TTL that the
+// cache has not swept yet.
+func (s *Syncer) isFresh(clerkID string) bool {
+	if s.fresh == nil {
+		return false
+	}
+	_, ok := s.fresh.Peek(clerkID)
+	return ok
+}
+
+// markFresh records that the user was just checked against Clerk.
+func (s *Syncer) markFresh(clerkID string) {
+	if s.fresh != nil {
+		s.fresh.Add(clerkID, struct{}{})
 	}
 }
 
@@ -90,7 +114,7 @@ func (s *Syncer) Resolve(ctx context.Context, clerkID string) (user.User, error)
 		return s.resolveStored(ctx, clerkID)
 	}
 
-	if s.fresh.Contains(clerkID) {
+	if s.isFresh(clerkID) {
 		u, err := s.store.GetUser(ctx, clerkID)
 		if !errors.Is(err, user.ErrNotFound) {
 			return u, err
@@ -144,7 +168,7 @@ func (s *Syncer) refresh(ctx context.Context, clerkID string) (user.User, error)
 		return user.User{}, err
 	case err == nil && time.Since(stored.SyncedAt) < s.opts.TTL:
 		// Another instance, or an earlier life of this one, synced it.
-		s.fresh.Add(clerkID, struct{}{})
+		s.markFresh(clerkID)
 		return stored, nil
 	case err != nil && !errors.Is(err, user.ErrNotFound):
 		return user.User{}, err
@@ -172,7 +196,7 @@ func (s *Syncer) refresh(ctx context.Context, clerkID string) (user.User, error)
 	if out == user.OutcomeTombstoned {
 		return user.User{}, user.ErrDeleted
 	}
-	s.fresh.Add(clerkID, struct{}{})
+	s.markFresh(clerkID)
 
 	if haveStored && !out.Wrote() {
 		return stored, nil
@@ -188,14 +212,18 @@ func (s *Syncer) recordDeleted(ctx context.Context, clerkID string) error {
 		return fmt.Errorf("record deletion: %w", err)
 	}
 	s.metrics.SyncWrites.WithLabelValues(string(user.SourceRequest), string(out)).Inc()
-	s.fresh.Remove(clerkID)
+	s.Forget(clerkID)
 	s.logger.InfoContext(ctx, "usersync: clerk no longer knows the caller, user deleted",
 		"user_id", clerkID)
 	return user.ErrDeleted
 }
 
 // Forget drops the user from the freshness cache, after an erasure.
-func (s *Syncer) Forget(clerkID string) { s.fresh.Remove(clerkID) }
+func (s *Syncer) Forget(clerkID string) {
+	if s.fresh != nil {
+		s.fresh.Remove(clerkID)
+	}
+}
 
 func fallbackOutcome(err error) string {
 	switch {
