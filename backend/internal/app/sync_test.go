@@ -323,7 +323,12 @@ func TestClerkUnavailable(t *testing.T) {
 					"clerksync called Clerk again before Retry-After")
 				return
 			}
-			// The failure was one-off: the next call succeeds.
+			// After a failure Clerk is spared for a short pause, then
+			// the next call succeeds.
+			r = h.getResp(t, "/api/me", tok)
+			requireError(t, r, http.StatusServiceUnavailable, "clerk_unavailable")
+			require.Equal(t, int64(1), h.emu.Requests(clerkemu.RouteGetUser), "called during the pause")
+			time.Sleep(2100 * time.Millisecond)
 			h.me(t, tok)
 			require.Equal(t, 1, h.countUsers(t))
 		})
@@ -353,7 +358,11 @@ func TestClerkUnavailable(t *testing.T) {
 				require.Equal(t, float64(2), h.metric(t, "clerksync_user_stale_served_total", ""))
 				return
 			}
-			// Once Clerk answers again, the change arrives.
+			// During the pause the stored row is served without a call;
+			// once Clerk answers again, the change arrives.
+			require.Equal(t, "Stored", *h.me(t, tok).FirstName)
+			require.Equal(t, int64(2), h.emu.Requests(clerkemu.RouteGetUser))
+			time.Sleep(2100 * time.Millisecond)
 			require.Equal(t, "Unseen", *h.me(t, tok).FirstName)
 			require.Equal(t, int64(3), h.emu.Requests(clerkemu.RouteGetUser))
 		})

@@ -55,8 +55,10 @@ type Client struct {
 	metrics *metrics.Metrics
 
 	// blockedUntil holds, in Unix nanoseconds, the end of the last
-	// Retry-After: no call is made before it.
+	// Retry-After, or of a short pause after a failure: no call is made
+	// before it. rateLimited says which.
 	blockedUntil atomic.Int64
+	rateLimited  atomic.Bool
 }
 
 // NewClient returns a client for the Backend API at baseURL (Clerk's own
@@ -103,6 +105,7 @@ func (c *Client) interpret(err error) error {
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
+		c.pause(failurePause, false)
 		return &UnavailableError{RetryAfter: defaultRetryAfter, Cause: err}
 	}
 
@@ -111,24 +114,35 @@ func (c *Client) interpret(err error) error {
 		return ErrUserNotFound
 	case status == http.StatusTooManyRequests:
 		wait := retryAfter(apiErr)
-		c.blockedUntil.Store(time.Now().Add(wait).UnixNano())
+		c.pause(wait, true)
 		return &UnavailableError{RetryAfter: wait, RateLimited: true, Cause: err}
 	case status >= 500:
+		c.pause(failurePause, false)
 		return &UnavailableError{RetryAfter: defaultRetryAfter, Cause: err}
 	}
 	return fmt.Errorf("clerk: status %d: %w", apiErr.HTTPStatusCode, err)
 }
 
+// failurePause spares Clerk (and our callers' latency) during an outage:
+// after a 5xx or a network failure, calls wait this long.
+const failurePause = 2 * time.Second
+
+// pause stops calls to Clerk for d.
+func (c *Client) pause(d time.Duration, rateLimited bool) {
+	c.rateLimited.Store(rateLimited)
+	c.blockedUntil.Store(time.Now().Add(d).UnixNano())
+}
+
 // waitingOut returns an *UnavailableError, without calling Clerk, while
-// the last Retry-After has not passed.
+// the last Retry-After or failure pause has not passed.
 func (c *Client) waitingOut(op string) error {
 	wait := time.Until(time.Unix(0, c.blockedUntil.Load()))
 	if wait <= 0 {
 		return nil
 	}
-	c.count(op, "skipped_rate_limited")
-	return &UnavailableError{RetryAfter: wait, RateLimited: true,
-		Cause: errors.New("waiting out Retry-After")}
+	c.count(op, "skipped_paused")
+	return &UnavailableError{RetryAfter: wait, RateLimited: c.rateLimited.Load(),
+		Cause: errors.New("waiting out a Retry-After or a recent failure")}
 }
 
 func (c *Client) count(op, outcome string) {

@@ -82,7 +82,7 @@ type VerifierOptions struct {
 	AuthorizedParties []string
 	Leeway            time.Duration
 	// RefetchInterval is the least time between two JWKS fetches
-	// (default 30s).
+	// (default 5s).
 	RefetchInterval time.Duration
 	// Now replaces the clock in tests.
 	Now func() time.Time
@@ -100,7 +100,7 @@ func NewVerifier(client *Client, opts VerifierOptions) *Verifier {
 		keys:            map[string]*clerk.JSONWebKey{},
 	}
 	if v.refetchInterval == 0 {
-		v.refetchInterval = 30 * time.Second
+		v.refetchInterval = 5 * time.Second
 	}
 	if v.now == nil {
 		v.now = time.Now
