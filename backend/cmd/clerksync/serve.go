@@ -37,9 +37,10 @@ func runServe(ctx context.Context, args []string, getenv config.Getenv, stderr i
 	}
 	defer a.Close()
 
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	addr := net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
+		return fmt.Errorf("listen on HOST:PORT %s: %w", addr, err)
 	}
 	return a.Serve(ctx, ln)
 }

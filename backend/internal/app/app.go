@@ -145,6 +145,7 @@ func (a *App) newJobs(cfg *config.Config, opts []Option) error {
 	}
 	jo := jobs.Options{
 		Work:              cfg.JobsEnabled,
+		PollOnly:          cfg.JobsPollOnly,
 		PayloadRetention:  cfg.WebhookPayloadRetention,
 		AppName:           cfg.AppName,
 		ReconcileInterval: cfg.ReconcileInterval,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/clerksync/clerksync/backend/internal/clerkemu"
 	"github.com/clerksync/clerksync/backend/internal/pgtest"
+	"github.com/clerksync/clerksync/backend/internal/config"
 	"github.com/clerksync/clerksync/backend/internal/user"
 )
 
@@ -152,4 +153,15 @@ func TestRoutingAndRequestID(t *testing.T) {
 	require.NotContains(t, string(metrics), "/api/nope")
 	require.Equal(t, float64(2),
 		h.metric(t, "clerksync_http_requests_total", `method="GET",route="unmatched",status="404"`))
+}
+
+func TestMetricsToken(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, user.PhaseMVP, func(c *config.Config) { c.MetricsToken = "scrape-me" })
+
+	requireError(t, h.do(t, http.MethodGet, "/metrics", nil), http.StatusUnauthorized, "metrics_token_required")
+	requireError(t, h.do(t, http.MethodGet, "/metrics", bearer("wrong")), http.StatusUnauthorized, "metrics_token_required")
+	r := h.do(t, http.MethodGet, "/metrics", bearer("scrape-me"))
+	require.Equal(t, http.StatusOK, r.Status)
+	require.Contains(t, string(r.Body), "clerksync_http_requests_total")
 }

@@ -25,6 +25,9 @@ var (
 	ErrUserNotFound = errors.New("clerk: user not found")
 	// ErrUnavailable means Clerk could not answer now; see RetryAfter.
 	ErrUnavailable = errors.New("clerk: unavailable")
+	// ErrRejected means Clerk refused the call (another 4xx): a retry
+	// would not help.
+	ErrRejected = errors.New("clerk: request rejected")
 )
 
 // UnavailableError is ErrUnavailable with the wait Clerk asked for (429
@@ -120,7 +123,7 @@ func (c *Client) interpret(err error) error {
 		c.pause(failurePause, false)
 		return &UnavailableError{RetryAfter: defaultRetryAfter, Cause: err}
 	}
-	return fmt.Errorf("clerk: status %d: %w", apiErr.HTTPStatusCode, err)
+	return fmt.Errorf("%w: status %d: %w", ErrRejected, apiErr.HTTPStatusCode, err)
 }
 
 // failurePause spares Clerk (and our callers' latency) during an outage:

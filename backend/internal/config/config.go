@@ -21,7 +21,10 @@ const DefaultClerkAPIURL = "https://api.clerk.com/v1"
 
 // Config holds every setting of the server and its commands.
 type Config struct {
-	Port           int
+	Host string
+	Port int
+	// MetricsToken, when set, is required as a Bearer token on /metrics.
+	MetricsToken   string
 	DatabaseURL    string
 	Phase          user.Phase
 	MigrateOnStart bool
@@ -40,6 +43,7 @@ type Config struct {
 	CORSAllowedOrigins []string
 
 	JobsEnabled             bool
+	JobsPollOnly            bool
 	WebhookPayloadRetention time.Duration
 	MailDriver              string
 	SMTPURL                 string
@@ -70,7 +74,9 @@ type Getenv func(key string) (string, bool)
 func Load(getenv Getenv) (*Config, error) {
 	r := reader{getenv: getenv}
 	c := &Config{
+		Host:           r.str("HOST", ""),
 		Port:           r.int("PORT", 8080, 1, 65535),
+		MetricsToken:   r.str("METRICS_TOKEN", ""),
 		DatabaseURL:    r.str("DATABASE_URL", ""),
 		MigrateOnStart: r.bool("MIGRATE_ON_START", true),
 
@@ -88,6 +94,7 @@ func Load(getenv Getenv) (*Config, error) {
 		CORSAllowedOrigins: r.origins("CORS_ALLOWED_ORIGINS"),
 
 		JobsEnabled:             r.bool("JOBS_ENABLED", true),
+		JobsPollOnly:            r.bool("JOBS_POLL_ONLY", false),
 		WebhookPayloadRetention: r.duration("WEBHOOK_PAYLOAD_RETENTION", 30*24*time.Hour, time.Hour, 10*365*24*time.Hour),
 		MailDriver:              r.oneOf("MAIL_DRIVER", "log", "log", "smtp"),
 		SMTPURL:                 r.str("SMTP_URL", ""),
@@ -187,7 +194,9 @@ func checkWebhookSecret(s string) error {
 // start-up.
 func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(
+		slog.String("host", c.Host),
 		slog.Int("port", c.Port),
+		slog.Bool("metrics_token_set", c.MetricsToken != ""),
 		slog.String("database_url", redactURL(c.DatabaseURL)),
 		slog.String("sync_phase", string(c.Phase)),
 		slog.Bool("migrate_on_start", c.MigrateOnStart),
@@ -202,6 +211,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int64("webhook_max_body_bytes", c.WebhookMaxBodyBytes),
 		slog.Any("cors_allowed_origins", c.CORSAllowedOrigins),
 		slog.Bool("jobs_enabled", c.JobsEnabled),
+		slog.Bool("jobs_poll_only", c.JobsPollOnly),
 		slog.Duration("webhook_payload_retention", c.WebhookPayloadRetention),
 		slog.String("mail_driver", c.MailDriver),
 		slog.String("smtp_url", redactURL(c.SMTPURL)),
@@ -378,8 +388,8 @@ func (r *reader) origins(key string) []string {
 	for _, o := range r.list(key) {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") ||
-			u.Host == "" || (u.Path != "" && u.Path != "/") {
-			r.fail(key, "%q is not an origin like https://app.example.com", o)
+			u.Host == "" || (u.Path != "" && u.Path != "/") || strings.Contains(o, "*") {
+			r.fail(key, "%q is not an origin like https://app.example.com (wildcards are not supported: list each origin)", o)
 			return nil
 		}
 		out = append(out, u.Scheme+"://"+strings.ToLower(u.Host))

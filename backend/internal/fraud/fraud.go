@@ -180,7 +180,7 @@ func (c Config) Evaluate(f Facts) ([]Signal, int) {
 }
 
 var (
-	linkish = regexp.MustCompile(`(?i)(https?://|www\.|\.(com|net|org|ru|xyz|top|click|io|info|biz|cn)\b|<|>|@)`)
+	linkish = regexp.MustCompile(`(?i)(https?://|www\.|\.(com|net|org|ru|xyz|top|click|biz|cn)\b|<|>)`)
 	spammy  = regexp.MustCompile(`(?i)\b(viagra|casino|crypto|bitcoin|loan|free money|earn \$|click here|telegram)\b`)
 )
 

@@ -4,8 +4,10 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-contrib/cors"
@@ -122,7 +124,7 @@ func (a *API) Handler() http.Handler {
 
 	r.GET("/healthz", a.healthz)
 	r.GET("/readyz", a.readyz)
-	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{})))
+	r.GET("/metrics", a.metricsAuth, gin.WrapH(promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{})))
 
 	api := r.Group("/api", a.cors())
 	api.OPTIONS("/*path", func(c *gin.Context) { c.Status(http.StatusNoContent) })
@@ -167,10 +169,24 @@ func (a *API) cors() gin.HandlerFunc {
 		AllowOrigins:     a.config.CORSAllowedOrigins,
 		AllowMethods:     []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
 		AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-Id"},
-		ExposeHeaders:    []string{"X-Request-Id", "Retry-After"},
+		ExposeHeaders:    []string{"X-Request-Id", "Retry-After", "Content-Disposition"},
 		AllowCredentials: true,
 		MaxAge:           10 * time.Minute,
 	})
+}
+
+// metricsAuth requires METRICS_TOKEN as a Bearer token when it is set.
+func (a *API) metricsAuth(c *gin.Context) {
+	want := a.config.MetricsToken
+	if want == "" {
+		return
+	}
+	got := strings.TrimPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		c.Header("WWW-Authenticate", "Bearer")
+		abort(c, http.StatusUnauthorized, "metrics_token_required",
+			"/metrics needs the METRICS_TOKEN as a Bearer token.")
+	}
 }
 
 func (a *API) healthz(c *gin.Context) {

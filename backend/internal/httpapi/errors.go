@@ -54,6 +54,10 @@ func (a *API) abortErr(c *gin.Context, err error) {
 	case errors.As(err, &unavailable):
 		abortRetry(c, unavailable.RetryAfter, "clerk_unavailable",
 			"Clerk is unavailable or rate limiting; retry later.")
+	case errors.Is(err, clerkapi.ErrRejected):
+		a.logger.ErrorContext(c.Request.Context(), "httpapi: clerk refused a call", "err", err)
+		abort(c, http.StatusBadGateway, "clerk_error",
+			"Clerk refused the request; see the server log.")
 	case errors.Is(err, postgres.ErrUnavailable):
 		a.logger.ErrorContext(c.Request.Context(), "httpapi: database unavailable", "err", err)
 		abortRetry(c, 5*time.Second, "database_unavailable",

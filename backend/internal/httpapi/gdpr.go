@@ -86,7 +86,7 @@ func (a *API) analytics(c *gin.Context) {
 	case to.Before(from):
 		abort(c, http.StatusBadRequest, "invalid_date_range", "to is before from.")
 		return
-	case to.Sub(from) > maxAnalyticsDays*24*time.Hour:
+	case to.Sub(from) >= maxAnalyticsDays*24*time.Hour:
 		abort(c, http.StatusBadRequest, "invalid_date_range",
 			fmt.Sprintf("The range is limited to %d days.", maxAnalyticsDays))
 		return

@@ -33,6 +33,8 @@ type Options struct {
 	// PollInterval is how often workers look for jobs besides
 	// LISTEN/NOTIFY (default 1s).
 	PollInterval time.Duration
+	// PollOnly turns LISTEN/NOTIFY off, for transaction-mode poolers.
+	PollOnly bool
 	// PayloadRetention is how long webhook payloads are kept.
 	PayloadRetention time.Duration
 	// AppName is used in email templates.
@@ -67,6 +69,7 @@ func New(pool *pgxpool.Pool, db *postgres.DB, sender mail.Sender, opts Options, 
 		Logger:      logger.With("component", "river"),
 		RetryPolicy: opts.RetryPolicy,
 		JobTimeout:  time.Minute,
+		PollOnly:    opts.PollOnly,
 	}
 	if opts.Work {
 		cfg.Queues = map[string]river.QueueConfig{
