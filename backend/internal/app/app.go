@@ -75,6 +75,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 	}
 
 	a := &App{Config: cfg, DB: db, Metrics: metrics.New(), logger: logger}
+	a.Metrics.Registry.MustRegister(newHealthCollector(db))
 	a.Clerk = clerkapi.NewClient(cfg.ClerkAPIURL, cfg.ClerkSecretKey, a.Metrics)
 	verifier := clerkapi.NewVerifier(a.Clerk, clerkapi.VerifierOptions{
 		AuthorizedParties: cfg.ClerkAuthorizedParties,
@@ -93,6 +94,15 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 		FallbackFetch: cfg.SyncFallbackFetch,
 	}, a.Metrics, logger)
 
+	var replayer httpapi.Replayer
+	if cfg.Phase.WebhooksEnabled() {
+		if err := a.newWebhooks(cfg); err != nil {
+			db.Close()
+			return nil, err
+		}
+		replayer = a.Webhooks
+	}
+
 	api := httpapi.New(httpapi.Deps{
 		Config:   cfg,
 		Ready:    db,
@@ -109,24 +119,34 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 		Onboarding: a.Onboarding,
 		Fraud:      a.Fraud,
 		Flags:      db,
+
+		Ops:      db,
+		Replayer: replayer,
+		Jobs:     jobs.Admin{Client: a.Jobs},
+		OpsKey:   deriveKey(cfg.OpsSessionSecret, cfg.ClerkSecretKey, "clerksync ops session"),
 	})
-	if cfg.Phase.WebhooksEnabled() {
-		verifier, err := webhook.NewVerifier(cfg.WebhookSigningSecrets)
-		if err != nil {
-			db.Close()
-			return nil, fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET: %w", err)
-		}
-		a.Webhooks = webhook.NewHandler(db, verifier, cfg.WebhookMaxBodyBytes, a.Metrics, logger)
-		a.Webhooks.OnDelete(a.Eraser.EraseTx)
-		a.Webhooks.OnApply(jobs.WebhookEffects(a.Jobs))
-		a.Webhooks.OnApply(a.Onboarding.WebhookHook())
-		a.Webhooks.OnApply(a.Fraud.WebhookHook())
+	if a.Webhooks != nil {
 		api.Mount(func(r *gin.Engine, _ gin.HandlerFunc) {
 			r.POST("/api/webhooks/clerk", a.Webhooks.Serve)
 		})
 	}
 	a.handler = api.Handler()
 	return a, nil
+}
+
+// newWebhooks builds the webhook handler with the effects that hang off
+// each event.
+func (a *App) newWebhooks(cfg *config.Config) error {
+	verifier, err := webhook.NewVerifier(cfg.WebhookSigningSecrets)
+	if err != nil {
+		return fmt.Errorf("CLERK_WEBHOOK_SIGNING_SECRET: %w", err)
+	}
+	a.Webhooks = webhook.NewHandler(a.DB, verifier, cfg.WebhookMaxBodyBytes, a.Metrics, a.logger)
+	a.Webhooks.OnDelete(a.Eraser.EraseTx)
+	a.Webhooks.OnApply(jobs.WebhookEffects(a.Jobs))
+	a.Webhooks.OnApply(a.Onboarding.WebhookHook())
+	a.Webhooks.OnApply(a.Fraud.WebhookHook())
+	return nil
 }
 
 // newJobs builds the River client and the mail sender its workers use.
@@ -195,7 +215,7 @@ func (a *App) newServices(cfg *config.Config, sender mail.Sender) error {
 			IPLimit:     cfg.FraudIPLimit,
 			DomainLimit: cfg.FraudDomainLimit,
 			Weights:     cfg.FraudWeights,
-			IPKey:       ipHashKey(cfg),
+			IPKey:       deriveKey(cfg.FraudIPHashKey, cfg.ClerkSecretKey, "clerksync ip hash key"),
 			Disposable:  disposable,
 		}.WithDefaults(),
 		DB: a.DB, Clerk: a.Clerk, Metrics: a.Metrics, Logger: a.logger,
@@ -203,14 +223,15 @@ func (a *App) newServices(cfg *config.Config, sender mail.Sender) error {
 	return nil
 }
 
-// ipHashKey is FRAUD_IP_HASH_KEY, or a key derived from the Clerk secret
-// so that hashes stay stable across restarts without another secret.
-func ipHashKey(cfg *config.Config) []byte {
-	if cfg.FraudIPHashKey != "" {
-		return []byte(cfg.FraudIPHashKey)
+// deriveKey returns the configured secret, or a key derived from the
+// Clerk secret for purpose, so that it stays stable across restarts and
+// instances without another setting.
+func deriveKey(configured, clerkSecret, purpose string) []byte {
+	if configured != "" {
+		return []byte(configured)
 	}
-	m := hmac.New(sha256.New, []byte(cfg.ClerkSecretKey))
-	m.Write([]byte("clerksync ip hash key"))
+	m := hmac.New(sha256.New, []byte(clerkSecret))
+	m.Write([]byte(purpose))
 	return m.Sum(nil)
 }
 

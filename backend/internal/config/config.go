@@ -61,6 +61,7 @@ type Config struct {
 	FraudWeights        map[string]int
 	FraudDisposableFile string
 	FraudIPHashKey      string
+	OpsSessionSecret    string
 
 	LogLevel  slog.Level
 	LogFormat string
@@ -117,6 +118,7 @@ func Load(getenv Getenv) (*Config, error) {
 		},
 		FraudDisposableFile: r.str("FRAUD_DISPOSABLE_DOMAINS_FILE", ""),
 		FraudIPHashKey:      r.str("FRAUD_IP_HASH_KEY", ""),
+		OpsSessionSecret:    r.str("OPS_SESSION_SECRET", ""),
 
 		LogLevel:  r.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat: r.oneOf("LOG_FORMAT", "json", "json", "text"),

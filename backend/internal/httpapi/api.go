@@ -17,6 +17,7 @@ import (
 	"github.com/clerksync/clerksync/backend/internal/clerkapi"
 	"github.com/clerksync/clerksync/backend/internal/config"
 	"github.com/clerksync/clerksync/backend/internal/metrics"
+	"github.com/clerksync/clerksync/backend/internal/ops"
 	"github.com/clerksync/clerksync/backend/internal/usersync"
 )
 
@@ -43,6 +44,10 @@ type API struct {
 	onboarding  Onboarding
 	fraud       Fraud
 	flags       FlagLister
+	ops         OpsStore
+	replayer    Replayer
+	jobs        JobAdmin
+	opsKey      []byte
 
 	// Mount adds more routes (webhooks, jobs' endpoints) to the engine
 	// before it is returned.
@@ -66,6 +71,12 @@ type Deps struct {
 	Onboarding Onboarding
 	Fraud      Fraud
 	Flags      FlagLister
+	Ops        OpsStore
+	// Replayer is nil in phase mvp.
+	Replayer Replayer
+	Jobs     JobAdmin
+	// OpsKey signs the ops page's session cookie.
+	OpsKey []byte
 }
 
 // Activity notes authenticated requests; *analytics.Activity is one.
@@ -90,6 +101,10 @@ func New(d Deps) *API {
 		onboarding:  d.Onboarding,
 		fraud:       d.Fraud,
 		flags:       d.Flags,
+		ops:         d.Ops,
+		replayer:    d.Replayer,
+		jobs:        d.Jobs,
+		opsKey:      d.OpsKey,
 	}
 }
 
@@ -142,6 +157,24 @@ func (a *API) Handler() http.Handler {
 	api.GET("/admin/analytics", authed, requireAdmin, a.analytics)
 	api.GET("/admin/fraud/flags", authed, requireAdmin, a.listFlags)
 	api.POST("/admin/fraud/flags/:user_id/resolve", authed, requireAdmin, a.resolveFlag)
+
+	{
+		admin := api.Group("/admin", authed, requireAdmin)
+		admin.GET("/health", a.health)
+		admin.GET("/webhooks", a.listWebhooks)
+		admin.GET("/webhooks/:svix_id", a.getWebhook)
+		admin.POST("/webhooks/:svix_id/replay", a.replayWebhook)
+		admin.POST("/webhooks/replay", a.replayFailed)
+		admin.GET("/jobs", a.failedJobs)
+		admin.POST("/jobs/:id/retry", a.retryJob)
+		admin.GET("/reconcile/latest", a.latestReconcile)
+
+		page := gin.WrapH(ops.Handler())
+		r.GET("/ops", page)
+		r.GET("/ops/assets/*file", page)
+		r.POST("/ops/session", authed, requireAdmin, a.startOpsSession)
+		r.DELETE("/ops/session", a.endOpsSession)
+	}
 	api.GET("/sync/status", a.syncStatus)
 	if !a.config.Phase.WebhooksEnabled() {
 		// Every method but OPTIONS, which the preflight route above

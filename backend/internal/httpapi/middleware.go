@@ -124,6 +124,18 @@ func (a *API) authenticate(c *gin.Context) {
 		return
 	}
 
+	if token == "" {
+		if claims, ok := a.opsSession(c); ok {
+			if !csrfSafe(c) {
+				abort(c, http.StatusForbidden, "csrf_check_failed",
+					"Requests with the ops cookie must send the X-Clerksync-Ops header.")
+				return
+			}
+			c.Set(keyClaims, claims)
+			return
+		}
+	}
+
 	claims, err := a.verifier.Verify(c.Request.Context(), token)
 	if err != nil {
 		var tokErr *clerkapi.TokenError

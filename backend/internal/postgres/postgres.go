@@ -105,3 +105,6 @@ func interpretError(err error) error {
 
 	return err
 }
+
+// Querier returns the pool as a Querier, for package functions.
+func (db *DB) Querier() Querier { return db.Pool }

@@ -176,30 +176,13 @@ func (h *Handler) apply(ctx context.Context, msg Message, body []byte) (postgres
 	rec.EventType, rec.Payload, rec.ClerkUserID = ev.Type, body, ev.SubjectUserID()
 
 	err = h.db.InTx(ctx, func(tx pgx.Tx) error {
-		out, err := h.applyEvent(ctx, tx, ev)
-		switch {
-		case errors.Is(err, ErrUnusable), errors.Is(err, user.ErrInvalidSnapshot):
-			rec.Status, rec.Error = StatusFailed, err.Error()
-		case err != nil:
+		if err := h.applyInTx(ctx, tx, ev, &rec); err != nil {
 			return err
-		default:
-			rec.Status, rec.Outcome = statusOf(out), string(out)
 		}
-		if ev.Type == TypeUserDeleted || rec.Status == StatusTombstoned {
-			// The user is erased: keep no personal data about them, such
-			// as the client IP and user agent of the event.
-			rec.Payload = nil
-		}
-
 		if err := postgres.InsertWebhook(ctx, tx, rec); err != nil {
 			return err
 		}
-		for _, f := range h.afterApply {
-			if err := f(ctx, tx, ev, rec); err != nil {
-				return err
-			}
-		}
-		return nil
+		return h.runHooks(ctx, tx, ev, rec)
 	})
 	return rec, err
 }
