@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/backend/internal/clerkemu"
-	"github.com/clerksync/clerksync/backend/internal/pgtest"
 	"github.com/clerksync/clerksync/backend/internal/config"
+	"github.com/clerksync/clerksync/backend/internal/pgtest"
 	"github.com/clerksync/clerksync/backend/internal/user"
 )
 
