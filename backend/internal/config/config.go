@@ -256,9 +256,14 @@ type reader struct {
 	err    error
 }
 
+// lookup reads a variable, trimmed, and without one pair of surrounding
+// quotes: env files passed through Docker's env_file keep them.
 func (r *reader) lookup(key string) (string, bool) {
 	v, ok := r.getenv(key)
 	v = strings.TrimSpace(v)
+	if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+		v = strings.TrimSpace(v[1 : len(v)-1])
+	}
 	return v, ok && v != ""
 }
 

@@ -97,3 +97,13 @@ func TestOriginsAreNormalised(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, c.CORSAllowedOrigins)
 }
+
+func TestQuotedValues(t *testing.T) {
+	secret := "whsec_" + strings.Repeat("QUJD", 8)
+	c, err := config.Load(env(map[string]string{
+		"SYNC_PHASE": `"beta"`, "CLERK_WEBHOOK_SIGNING_SECRET": "'" + secret + "'\n",
+	}))
+	require.NoError(t, err)
+	require.Equal(t, user.PhaseBeta, c.Phase)
+	require.Equal(t, []string{secret}, c.WebhookSigningSecrets)
+}
