@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -78,10 +77,8 @@ func (w *WelcomeWorker) Work(ctx context.Context, job *river.Job[WelcomeEmailArg
 	if err != nil {
 		return fmt.Errorf("render welcome: %w", err)
 	}
-	if err := w.Sender.Send(ctx, msg); err != nil {
-		// River keeps the error text in its tables, which erasure does
-		// not reach: keep the address out of it.
-		return errors.New(strings.ReplaceAll(err.Error(), *u.Email, "<recipient>"))
+	if err := mail.Deliver(ctx, w.Sender, msg); err != nil {
+		return err
 	}
 	// A crash between the send and this line sends again on retry: the
 	// email is at least once, as SMTP allows no better.

@@ -76,6 +76,16 @@ type Sender interface {
 	Send(ctx context.Context, m Message) error
 }
 
+// Deliver sends m and, on failure, returns the error with the recipient's
+// address replaced: job systems keep error texts in their tables, where
+// an erasure does not reach.
+func Deliver(ctx context.Context, s Sender, m Message) error {
+	if err := s.Send(ctx, m); err != nil {
+		return errors.New(strings.ReplaceAll(err.Error(), m.To, "<recipient>"))
+	}
+	return nil
+}
+
 // LogSender writes that an email would be sent. The address is logged
 // only at debug level.
 type LogSender struct {

@@ -101,8 +101,8 @@ func (w *ReminderWorker) Work(ctx context.Context, job *river.Job[ReminderArgs])
 	if err != nil {
 		return err
 	}
-	if err := w.Sender.Send(ctx, msg); err != nil {
-		return errors.New(strings.ReplaceAll(err.Error(), *u.Email, "<recipient>"))
+	if err := mail.Deliver(ctx, w.Sender, msg); err != nil {
+		return err
 	}
 	logger.InfoContext(ctx, "onboarding: reminder sent", "after", job.Args.After)
 	return db.RecordEmail(ctx, id, kind, postgres.EmailSent)
