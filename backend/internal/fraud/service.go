@@ -114,9 +114,13 @@ func (s *Service) Evaluate(ctx context.Context, clerkID string) error {
 		SignupsFromIP: v.FromIP,
 		SignupsDomain: v.SameDomain,
 	})
-	for _, sig := range signals {
+	rules := make([]string, len(signals))
+	for i, sig := range signals {
 		s.Metrics.FraudSignals.WithLabelValues(sig.Rule).Inc()
+		rules[i] = sig.Rule
 	}
+	s.Logger.InfoContext(ctx, "fraud: user evaluated", "user_id", clerkID,
+		"score", score, "rules", rules, "threshold", s.Config.Threshold)
 
 	var flag postgres.Flag
 	var flagged bool

@@ -349,7 +349,11 @@ func (a *API) getWebhook(c *gin.Context) {
 		}
 	}
 
-	history := []gin.H{{"at": e.ReceivedAt, "action": "received", "status": e.Status}}
+	first := gin.H{"at": e.ReceivedAt, "action": "received"}
+	if len(replays) == 0 {
+		first["status"] = e.Status // after a replay it is the replay's
+	}
+	history := []gin.H{first}
 	if e.Attempts > 1 {
 		history = append(history, gin.H{"at": e.LastSeenAt, "action": "redelivered",
 			"status": fmt.Sprintf("%d deliveries in all", e.Attempts)})

@@ -38,6 +38,8 @@ type Service struct {
 // are done.
 func (s *Service) Apply(ctx context.Context, tx pgx.Tx, snap user.Snapshot) error {
 	done, undone := Evaluate(s.Steps, snap)
+	s.Logger.InfoContext(ctx, "onboarding: derived steps evaluated", "user_id", snap.ClerkID,
+		"done", done, "not_done", undone)
 	return s.update(ctx, tx, snap.ClerkID, done, undone)
 }
 
@@ -49,6 +51,7 @@ func (s *Service) update(ctx context.Context, tx pgx.Tx, clerkID string, done, u
 
 	// Completion is recorded once: the UPDATE above matched only while
 	// completed_at was empty.
+	s.Logger.InfoContext(ctx, "onboarding: completed", "user_id", clerkID)
 	_, err = postgres.RecordAnalytics(ctx, tx, postgres.AnalyticsEvent{
 		Type: "onboarding_completed", ClerkUserID: clerkID,
 		OccurredAt: time.Now(), DedupKey: "onboarding:" + clerkID,
@@ -174,9 +177,12 @@ func (s *Service) WebhookHook() webhook.AfterApply {
 func (s *Service) scheduleReminders(ctx context.Context, tx pgx.Tx, clerkID string) error {
 	for _, d := range s.Reminders {
 		args := ReminderArgs{ClerkUserID: clerkID, After: d.String()}
-		_, err := s.Jobs.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: time.Now().Add(d)})
+		res, err := s.Jobs.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: time.Now().Add(d)})
 		if err != nil {
 			return fmt.Errorf("schedule reminder: %w", err)
+		}
+		if !res.UniqueSkippedAsDuplicate {
+			s.Logger.InfoContext(ctx, "onboarding: reminder scheduled", "user_id", clerkID, "after", args.After)
 		}
 	}
 	return nil

@@ -137,6 +137,13 @@
       pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
   }
 
+  // fmtAgo shows how long ago an RFC 3339 time was.
+  function fmtAgo(s) {
+    const d = new Date(s);
+    if (!s || isNaN(d.getTime())) return '—';
+    return fmtDuration((Date.now() - d.getTime()) / 1000) + ' ago';
+  }
+
   function timeEl(s) {
     if (!s) return el('span', { class: 'muted', text: '—' });
     return el('time', { datetime: s, title: s, text: fmtTime(s) });
@@ -216,7 +223,7 @@
       clear(id);
     }
     for (const id of ['health-error', 'events-error', 'replay-error', 'replay-summary',
-      'jobs-error', 'reconcile-error', 'detail-error', 'detail-replay-result']) {
+      'jobs-error', 'jobs-result', 'reconcile-error', 'detail-error', 'detail-replay-result']) {
       setText(id, '');
     }
     for (const id of ['health-updated', 'events-count', 'jobs-count']) $(id).textContent = '';
@@ -395,7 +402,7 @@
 
     if (lr) {
       const drift = (Number(lr.missing) || 0) + (Number(lr.stale) || 0) + (Number(lr.gone) || 0);
-      cards.push(card('reconcile', 'Last reconcile', fmtTime(lr.finished_at),
+      cards.push(card('reconcile', 'Last reconcile', fmtAgo(lr.finished_at),
         'missing ' + num(lr.missing) + ' · stale ' + num(lr.stale) + ' · gone ' + num(lr.gone) +
         ' · fixed ' + num(lr.fixed), drift > (Number(lr.fixed) || 0)));
     } else {
@@ -685,6 +692,14 @@
       el('dd', {}, value instanceof Node ? value : (value === null || value === undefined || value === '' ? '—' : String(value))));
   }
 
+  // stat adds one labelled number to a dl of stats.
+  function stat(dl, label, value, sub, warn) {
+    dl.append(el('div', { class: 'stat' + (warn ? ' warn' : '') },
+      el('dt', { text: label }),
+      el('dd', {}, value instanceof Node ? value : String(value)),
+      sub ? el('dd', { class: 'stat-sub', text: sub }) : null));
+  }
+
   function renderDetail(d) {
     const e = d.event || {};
     state.detail.event = e;
@@ -704,7 +719,7 @@
     const history = Array.isArray(d.history) ? d.history : [];
     $('history-body').replaceChildren(...history.map((x) => el('tr', {},
       td('At', timeEl(x.at)),
-      td('Action', x.action || '—'),
+      td('Action', (x.action || '—') + (x.by ? ' by ' + x.by : '')),
       td('Status', badge(x.status)),
       td('Outcome', x.outcome || '—'),
       errorCell('Error', x.error))));
@@ -851,12 +866,16 @@
     button.disabled = true;
     button.textContent = 'Retrying…';
     setText('jobs-error', '');
+    setText('jobs-result', '');
     try {
       const data = await api('POST', '/api/admin/jobs/' + enc(String(id)) + '/retry');
       const job = data && data.job ? data.job : null;
       const row = button.closest('tr');
       if (job && row) row.replaceWith(jobRow(job));
-      notice('Job #' + id + ' queued again' + (job && job.state ? ' (state ' + job.state + ').' : '.'), 'ok');
+      const p = $('jobs-result');
+      p.textContent = 'Job #' + id + ' queued again' + (job && job.state ? ' (state ' + job.state + ').' : '.');
+      p.className = 'summary result-applied';
+      p.hidden = false;
       loadHealth();
     } catch (err) {
       dataError(err, 'jobs-error');
@@ -882,18 +901,21 @@
         return;
       }
       show('reconcile-empty', false);
-      fact(dl, 'Started', timeEl(run.started_at));
-      fact(dl, 'Finished', timeEl(run.finished_at));
       const took = run.started_at && run.finished_at
         ? (new Date(run.finished_at) - new Date(run.started_at)) / 1000 : null;
-      fact(dl, 'Took', took === null || isNaN(took) ? '—' : fmtDuration(took));
-      fact(dl, 'Users in Clerk', num(run.clerk_users));
-      fact(dl, 'Users here', num(run.local_users));
-      for (const [k, label] of [['missing', 'Missing here'], ['stale', 'Stale here'], ['gone', 'Gone from Clerk']]) {
-        const v = Number(run[k]) || 0;
-        fact(dl, label, el('span', { class: v > 0 ? 'drift' : '', text: num(run[k]) }));
+      stat(dl, 'Finished', timeEl(run.finished_at), fmtAgo(run.finished_at));
+      stat(dl, 'Started', timeEl(run.started_at),
+        took === null || isNaN(took) ? '' : 'took ' + fmtDuration(took));
+      stat(dl, 'Users in Clerk', num(run.clerk_users));
+      stat(dl, 'Users here', num(run.local_users));
+      for (const [k, label, sub] of [
+        ['missing', 'Missing here', 'in Clerk, not in the database'],
+        ['stale', 'Stale here', 'older than Clerk\'s version'],
+        ['gone', 'Gone from Clerk', 'in the database, deleted in Clerk'],
+      ]) {
+        stat(dl, label, num(run[k]), sub, (Number(run[k]) || 0) > 0);
       }
-      fact(dl, 'Fixed', num(run.fixed));
+      stat(dl, 'Fixed', num(run.fixed), 'by this run');
       show(dl, true);
     } catch (err) {
       dataError(err, 'reconcile-error');
