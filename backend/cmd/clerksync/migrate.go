@@ -19,6 +19,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) (string,
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
 		return fmt.Errorf("%w: migrate takes one of up, down, status", errUsage)
 	}
+	action := fs.Arg(0)
+	if action != "up" && action != "down" && action != "status" {
+		return fmt.Errorf("%w: unknown migrate action %q", errUsage, action)
+	}
 
 	url, ok := getenv("DATABASE_URL")
 	if !ok || url == "" {
@@ -31,7 +35,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) (string,
 	defer db.Close()
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
-	switch fs.Arg(0) {
+	switch action {
 	case "up":
 		n, err := db.MigrateUp(ctx, logger)
 		if err != nil {
@@ -41,8 +45,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) (string,
 		return nil
 	case "down":
 		return db.MigrateDown(ctx, logger)
-	case "status":
+	default:
 		return db.MigrationStatus(ctx, stdout)
 	}
-	return fmt.Errorf("%w: unknown migrate action %q", errUsage, fs.Arg(0))
 }
