@@ -65,8 +65,12 @@ start_local() {
   fi
 
   if ready; then
-    [ -f "$data/postmaster.pid" ] || log "port $port answers already; using it"
-    return 0
+    if [ -f "$data/postmaster.pid" ]; then
+      return 0
+    fi
+    log "another PostgreSQL answers on port $port; not using a server this script did not start."
+    log "Set CLERKSYNC_DB_PORT to a free port, or DATABASE_URL to use that server."
+    exit 1
   fi
 
   mkdir -p "$data"
