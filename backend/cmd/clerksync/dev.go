@@ -25,14 +25,16 @@ func runDev(ctx context.Context, args []string, getenv func(string) (string, boo
 
 Runs the Clerk stand-in and the API in one process against DATABASE_URL,
 creates a user, and prints a curl that returns it from /api/me. SYNC_PHASE
-defaults to beta here, so the stand-in's webhooks reach the API.
+defaults to beta here, so the stand-in's webhooks reach the API; HOST
+defaults to 127.0.0.1; CLERK_API_URL and CLERK_SECRET_KEY are the
+stand-in's; CLERK_WEBHOOK_SIGNING_SECRET is random unless set.
 
 Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return usageOr(err)
 	}
 
 	secret := devWebhookSecret()
@@ -48,6 +50,10 @@ Flags:
 		"SYNC_PHASE":                   "beta",
 		"CLERK_WEBHOOK_SIGNING_SECRET": secret,
 		"LOG_FORMAT":                   "text",
+		"HOST":                         "127.0.0.1",
+		// The stand-in's key is public, so keys derived from it would
+		// be too: give the ops cookie a random one.
+		"OPS_SESSION_SECRET": devWebhookSecret(),
 	})
 	cfg, err := config.Load(env)
 	if err != nil {
@@ -73,9 +79,10 @@ Flags:
 		return err
 	}
 	defer a.Close()
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
+	addr := net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port))
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen on PORT %d: %w", cfg.Port, err)
+		return fmt.Errorf("listen on HOST:PORT %s: %w", addr, err)
 	}
 
 	u := emu.CreateUser(clerkemu.UserParams{
@@ -96,11 +103,20 @@ Try it (the token is valid for an hour):
 
   curl -s -H 'Authorization: Bearer %s' %s/api/me
 
-A fresh token for a new user:
+A fresh token for a new user (or {"user_id":"user_…","ttl_seconds":3600}
+for an existing one; an admin is a user created with
+"public_metadata":{"role":"admin"} through POST %s/users):
 
   curl -s -X POST %s/dev/tokens -d '{}'
 
-`, cfg.Phase, apiURL, emuURL, token, apiURL, emuURL)
+The webhook signing secret, to post events with clerksync webhook send:
+
+  export CLERK_WEBHOOK_SIGNING_SECRET=%s
+
+The stand-in keeps its users in memory: after a restart, users stored
+in the database from an earlier run are unknown to it.
+
+`, cfg.Phase, apiURL, emuURL, token, apiURL, emuURL, emuURL, cfg.WebhookSigningSecrets[0])
 
 	return a.Serve(ctx, ln)
 }

@@ -34,8 +34,8 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return usageOr(err)
 	}
 
 	opts, err := emulatorOptions(getenv, *webhookURL, *retryScale)

@@ -34,7 +34,17 @@ func openForCommand(ctx context.Context, getenv config.Getenv, stderr io.Writer)
 		return nil, err
 	}
 	logger := newLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	return app.New(ctx, cfg, logger)
+	a, err := app.New(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	// These commands never change the schema (a dry run writes nothing).
+	atHead, err := a.DB.MigrationsAtHead(ctx)
+	if err != nil || !atHead {
+		a.Close()
+		return nil, fmt.Errorf("the database is not migrated to this version: run `clerksync migrate up` first")
+	}
+	return a, nil
 }
 
 func runBackfill(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) error {
@@ -57,8 +67,8 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil || fs.NArg() != 0 {
+		return usageOr(err)
 	}
 
 	a, err := openForCommand(ctx, getenv, stderr)
@@ -128,8 +138,8 @@ Flags:
 `, exitDrift)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil || fs.NArg() != 0 {
+		return usageOr(err)
 	}
 
 	a, err := openForCommand(ctx, getenv, stderr)

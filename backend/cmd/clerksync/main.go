@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,6 +38,28 @@ Settings come from the environment; see docs/configuration.md.
 // errUsage marks a mistake in the command line; main exits 2 for it.
 var errUsage = errors.New("usage")
 
+// errHelp means -h was asked for and the command's usage was printed.
+var errHelp = errors.New("help shown")
+
+// usageOr passes errHelp through and turns any other failure into
+// errUsage.
+func usageOr(err error) error {
+	if errors.Is(err, errHelp) {
+		return err
+	}
+	return errUsage
+}
+
+// parseFlags parses args; -h ends the command with its usage printed and
+// exit status 0.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	}
+	return err
+}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -44,6 +67,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	switch {
 	case err == nil:
+	case errors.Is(err, errHelp):
 	case errors.As(err, new(*exitError)):
 		var e *exitError
 		errors.As(err, &e)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,7 +17,10 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) (string,
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: clerksync migrate up|down|status\n\nNeeds DATABASE_URL.")
 	}
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+	if err := parseFlags(fs, args); err != nil || fs.NArg() != 1 {
+		if errors.Is(err, errHelp) {
+			return err
+		}
 		return fmt.Errorf("%w: migrate takes one of up, down, status", errUsage)
 	}
 	action := fs.Arg(0)

@@ -17,8 +17,8 @@ func runServe(ctx context.Context, args []string, getenv config.Getenv, stderr i
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: clerksync serve\n\nRuns the HTTP API on PORT. Settings: docs/configuration.md.")
 	}
-	if err := fs.Parse(args); err != nil {
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return usageOr(err)
 	}
 
 	cfg, err := config.Load(getenv)

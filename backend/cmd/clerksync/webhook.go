@@ -42,7 +42,10 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 1 {
+	if err := parseFlags(fs, args[1:]); err != nil || fs.NArg() != 1 {
+		if errors.Is(err, errHelp) {
+			return err
+		}
 		return fmt.Errorf("%w: webhook send takes one event type", errUsage)
 	}
 

@@ -220,7 +220,7 @@ func TestOpsCookieSession(t *testing.T) {
 
 	tampered := cookie.Value[:len(cookie.Value)-2] + "xx"
 	requireError(t, o.do(t, http.MethodGet, "/api/admin/health", withCookie(tampered, false)),
-		http.StatusUnauthorized, "token_missing")
+		http.StatusUnauthorized, "ops_session_expired")
 	requireError(t, o.do(t, http.MethodGet, "/api/me", withCookie(cookie.Value, false)),
 		http.StatusUnauthorized, "token_missing")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -154,8 +155,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 // check applies what the SDK leaves to the caller.
 func (v *Verifier) check(c *clerk.SessionClaims) (*Claims, error) {
 	switch {
-	case c.Subject == "":
-		return nil, refuse(ReasonMalformed, errors.New("no sub"))
+	case !clerkID.MatchString(c.Subject):
+		return nil, refuse(ReasonMalformed, errors.New("sub is not a Clerk user id"))
 	case c.Expiry == nil:
 		return nil, refuse(ReasonMalformed, errors.New("no exp"))
 	case !validIssuer(c.Issuer):
@@ -171,6 +172,10 @@ func (v *Verifier) check(c *clerk.SessionClaims) (*Claims, error) {
 		ExpiresAt:       time.Unix(*c.Expiry, 0),
 	}, nil
 }
+
+// clerkID is the shape of Clerk's ids ("user_2abc…"); anything else in
+// sub would end up in a Backend API path.
+var clerkID = regexp.MustCompile(`^[A-Za-z0-9_]{1,128}$`)
 
 // validIssuer is the rule clerk-sdk-go applies to Clerk's issuers.
 func validIssuer(iss string) bool {

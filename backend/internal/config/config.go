@@ -4,8 +4,10 @@ package config
 
 import (
 	"encoding/base64"
+
 	"errors"
 	"fmt"
+	"github.com/jackc/pgx/v5/pgconn"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -132,7 +134,7 @@ func Load(getenv Getenv) (*Config, error) {
 
 // LoadForCommand reads what the one-off commands (backfill, reconcile)
 // need: the database and Clerk's Backend API. Server-only settings are
-// not required; the result has jobs off and phase mvp.
+// not required; the result has jobs off, phase mvp and no migration.
 func LoadForCommand(getenv Getenv) (*Config, error) {
 	r := reader{getenv: getenv}
 	c := &Config{
@@ -140,7 +142,6 @@ func LoadForCommand(getenv Getenv) (*Config, error) {
 		ClerkSecretKey:    r.str("CLERK_SECRET_KEY", ""),
 		ClerkAPIURL:       r.url("CLERK_API_URL", DefaultClerkAPIURL),
 		Phase:             user.PhaseMVP,
-		MigrateOnStart:    true,
 		UserSyncTTL:       5 * time.Minute,
 		LogLevel:          r.level("LOG_LEVEL", slog.LevelInfo),
 		LogFormat:         r.oneOf("LOG_FORMAT", "text", "json", "text"),
@@ -162,8 +163,11 @@ func (c *Config) validate() error {
 	if c.DatabaseURL == "" {
 		return errors.New("DATABASE_URL: required (a postgres:// URL)")
 	}
-	if c.ClerkSecretKey == "" {
-		return errors.New("CLERK_SECRET_KEY: required (sk_live_... or sk_test_... from the Clerk dashboard)")
+	if _, err := pgconn.ParseConfig(c.DatabaseURL); err != nil {
+		return errors.New("DATABASE_URL: not a PostgreSQL connection string (postgres://user:pass@host:5432/db)")
+	}
+	if !strings.HasPrefix(c.ClerkSecretKey, "sk_live_") && !strings.HasPrefix(c.ClerkSecretKey, "sk_test_") {
+		return errors.New("CLERK_SECRET_KEY: required, sk_live_... or sk_test_... from the Clerk dashboard")
 	}
 	for _, s := range c.WebhookSigningSecrets {
 		if err := checkWebhookSecret(s); err != nil {
@@ -199,7 +203,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("host", c.Host),
 		slog.Int("port", c.Port),
 		slog.Bool("metrics_token_set", c.MetricsToken != ""),
-		slog.String("database_url", redactURL(c.DatabaseURL)),
+		slog.String("database", describeDatabase(c.DatabaseURL)),
 		slog.String("sync_phase", string(c.Phase)),
 		slog.Bool("migrate_on_start", c.MigrateOnStart),
 		slog.String("clerk_secret_key", mask(c.ClerkSecretKey)),
@@ -240,7 +244,17 @@ func mask(secret string) string {
 	return "****"
 }
 
-// redactURL hides the password of a database URL.
+// describeDatabase names the server and database without credentials,
+// whatever form the connection string takes.
+func describeDatabase(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "(unparsable)"
+	}
+	return fmt.Sprintf("host=%s port=%d dbname=%s user=%s", cfg.Host, cfg.Port, cfg.Database, cfg.User)
+}
+
+// redactURL hides the password of a URL.
 func redactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -107,3 +107,18 @@ func TestQuotedValues(t *testing.T) {
 	require.Equal(t, user.PhaseBeta, c.Phase)
 	require.Equal(t, []string{secret}, c.WebhookSigningSecrets)
 }
+
+func TestDatabaseIsLoggedWithoutPassword(t *testing.T) {
+	for _, dsn := range []string{
+		"host=127.0.0.1 port=5432 user=u password=hunter2 dbname=x",
+		"postgres://u:hunter2@localhost/db?password=hunter2",
+	} {
+		c, err := config.Load(env(map[string]string{"DATABASE_URL": dsn}))
+		require.NoError(t, err)
+		require.NotContains(t, c.LogValue().String(), "hunter2")
+	}
+	_, err := config.Load(env(map[string]string{"DATABASE_URL": "mysql://u@h/db"}))
+	require.ErrorContains(t, err, "DATABASE_URL:")
+	_, err = config.Load(env(map[string]string{"CLERK_SECRET_KEY": "foo"}))
+	require.ErrorContains(t, err, "CLERK_SECRET_KEY:")
+}

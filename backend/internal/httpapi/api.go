@@ -7,6 +7,8 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,7 +122,7 @@ func (a *API) Handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(requestID, a.observe, a.recoverPanic)
+	r.Use(requestID, a.observe, a.recoverPanic, rejectBadQuery)
 
 	r.NoRoute(func(c *gin.Context) {
 		abort(c, http.StatusNotFound, "not_found", "No such route.")
@@ -192,20 +194,48 @@ func (a *API) Handler() http.Handler {
 	return r
 }
 
+// rejectBadQuery refuses a query string that does not parse: Go would
+// drop the bad parts silently, and a filter would quietly match more.
+func rejectBadQuery(c *gin.Context) {
+	if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+		abort(c, http.StatusBadRequest, "invalid_query", "The query string is malformed.")
+	}
+}
+
 // cors allows the configured front-end origins, with credentials so that
-// the __session cookie travels. Preflights are answered before auth.
+// the __session cookie travels. Preflights are answered before auth. A
+// request from any other origin is refused with the error shape.
 func (a *API) cors() gin.HandlerFunc {
 	if len(a.config.CORSAllowedOrigins) == 0 {
 		return func(c *gin.Context) { c.Next() }
 	}
-	return cors.New(cors.Config{
+	h := cors.New(cors.Config{
 		AllowOrigins:     a.config.CORSAllowedOrigins,
 		AllowMethods:     []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
-		AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-Id"},
+		AllowHeaders:     []string{"Authorization", "Content-Type", "X-Request-Id", opsHeader},
 		ExposeHeaders:    []string{"X-Request-Id", "Retry-After", "Content-Disposition"},
 		AllowCredentials: true,
 		MaxAge:           10 * time.Minute,
 	})
+	return func(c *gin.Context) {
+		origin := strings.ToLower(c.GetHeader("Origin"))
+		if origin != "" && origin != ownOrigin(c) &&
+			!slices.Contains(a.config.CORSAllowedOrigins, origin) {
+			abort(c, http.StatusForbidden, "origin_not_allowed",
+				"This origin is not in CORS_ALLOWED_ORIGINS.")
+			return
+		}
+		h(c)
+	}
+}
+
+// ownOrigin is the origin this request was addressed to.
+func ownOrigin(c *gin.Context) string {
+	scheme := "http"
+	if c.Request.TLS != nil || c.GetHeader("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + strings.ToLower(c.Request.Host)
 }
 
 // metricsAuth requires METRICS_TOKEN as a Bearer token when it is set.

@@ -54,6 +54,9 @@ func (a *API) abortErr(c *gin.Context, err error) {
 	case errors.As(err, &unavailable):
 		abortRetry(c, unavailable.RetryAfter, "clerk_unavailable",
 			"Clerk is unavailable or rate limiting; retry later.")
+	case errors.Is(err, postgres.ErrInvalidData):
+		abort(c, http.StatusBadRequest, "invalid_input",
+			"The request holds characters or values the database cannot take.")
 	case errors.Is(err, clerkapi.ErrRejected):
 		a.logger.ErrorContext(c.Request.Context(), "httpapi: clerk refused a call", "err", err)
 		abort(c, http.StatusBadGateway, "clerk_error",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,32 +101,54 @@ func (a *API) recoverPanic(c *gin.Context) {
 
 // sessionToken reads the token from "Authorization: Bearer" or, when
 // that header is absent, from the __session cookie.
-func sessionToken(r *http.Request) (string, error) {
+func sessionToken(r *http.Request) (token string, fromCookie bool, err error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return "", errors.New("authorization header is not a Bearer token")
+			return "", false, errors.New("authorization header is not a Bearer token")
 		}
-		return strings.TrimSpace(token), nil
+		return strings.TrimSpace(token), false, nil
 	}
 	if c, err := r.Cookie("__session"); err == nil {
-		return c.Value, nil
+		return c.Value, true, nil
 	}
-	return "", nil
+	return "", false, nil
+}
+
+// trustedWrite guards writes authenticated by the __session cookie
+// against cross-site request forgery: browsers send Origin with every
+// POST, PUT, PATCH and DELETE, and it must be this server's own origin or
+// an allowed front end. Reads pass.
+func (a *API) trustedWrite(c *gin.Context) bool {
+	switch c.Request.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	origin := strings.ToLower(c.GetHeader("Origin"))
+	if origin == "" {
+		return false
+	}
+	if origin == ownOrigin(c) {
+		return true
+	}
+	return slices.Contains(a.config.CORSAllowedOrigins, origin) ||
+		slices.Contains(a.config.ClerkAuthorizedParties, origin)
 }
 
 // authenticate verifies the Clerk session token. Every refusal is a 401
 // with the reason as its code, except keys that cannot be fetched at all
 // (503: the token may be fine).
 func (a *API) authenticate(c *gin.Context) {
-	token, err := sessionToken(c.Request)
+	token, fromCookie, err := sessionToken(c.Request)
 	if err != nil {
 		a.refuse(c, clerkapi.ReasonMalformed)
 		return
 	}
 
 	if token == "" {
-		if claims, ok := a.opsSession(c); ok {
+		claims, status := a.opsSession(c)
+		switch status {
+		case opsValid:
 			if !csrfSafe(c) {
 				abort(c, http.StatusForbidden, "csrf_check_failed",
 					"Requests with the ops cookie must send the X-Clerksync-Ops header.")
@@ -133,7 +156,17 @@ func (a *API) authenticate(c *gin.Context) {
 			}
 			c.Set(keyClaims, claims)
 			return
+		case opsExpired:
+			a.metrics.AuthFailures.WithLabelValues("ops_session_expired").Inc()
+			abort(c, http.StatusUnauthorized, "ops_session_expired",
+				"The ops session has expired or is invalid; sign in again.")
+			return
 		}
+	}
+	if fromCookie && !a.trustedWrite(c) {
+		abort(c, http.StatusForbidden, "csrf_check_failed",
+			"A write authenticated by the __session cookie must come from an allowed origin.")
+		return
 	}
 
 	claims, err := a.verifier.Verify(c.Request.Context(), token)

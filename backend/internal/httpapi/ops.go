@@ -83,23 +83,30 @@ func (a *API) verifyOps(value string) (string, bool) {
 	return userID, true
 }
 
+// What the ops cookie of a request amounts to.
+const (
+	opsAbsent = iota
+	opsValid
+	opsExpired
+)
+
 // opsSession is the fallback credential of admin routes: the ops cookie.
 // A state-changing request with it must carry the X-Clerksync-Ops header,
 // which a cross-site form cannot send.
-func (a *API) opsSession(c *gin.Context) (*clerkapi.Claims, bool) {
+func (a *API) opsSession(c *gin.Context) (*clerkapi.Claims, int) {
 	if !strings.HasPrefix(c.Request.URL.Path, "/api/admin/") {
-		return nil, false
+		return nil, opsAbsent
 	}
 	cookie, err := c.Cookie(opsCookie)
-	if err != nil {
-		return nil, false
+	if err != nil || cookie == "" {
+		return nil, opsAbsent
 	}
 	userID, ok := a.verifyOps(cookie)
 	if !ok {
-		return nil, false
+		return nil, opsExpired
 	}
 	c.Set(keyOpsSession, true)
-	return &clerkapi.Claims{UserID: userID}, true
+	return &clerkapi.Claims{UserID: userID}, opsValid
 }
 
 func csrfSafe(c *gin.Context) bool {

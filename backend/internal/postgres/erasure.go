@@ -24,12 +24,12 @@ type Erasure struct {
 // payloads), analytics rows given a random pseudonym, and one erasures
 // row with the counts. Run again, it changes nothing.
 func EraseUser(ctx context.Context, tx pgx.Tx, clerkID string, via user.Source) (Erasure, error) {
-	out, err := ApplyDeletion(ctx, tx, clerkID, via)
+	out, removed, err := applyDeletion(ctx, tx, clerkID, via)
 	if err != nil {
 		return Erasure{}, err
 	}
 	e := Erasure{Outcome: out, RowCounts: map[string]int64{}}
-	if out == user.OutcomeDeleted {
+	if removed {
 		e.RowCounts["users"] = 1
 	}
 

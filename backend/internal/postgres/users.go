@@ -98,8 +98,15 @@ func ApplySnapshot(ctx context.Context, q Querier, s user.Snapshot, via user.Sou
 // and removes the user's row (rows that belong to the user go with it by
 // foreign key). Deleting an unknown or already deleted id is not an error.
 func ApplyDeletion(ctx context.Context, q Querier, clerkID string, via user.Source) (user.Outcome, error) {
+	out, _, err := applyDeletion(ctx, q, clerkID, via)
+	return out, err
+}
+
+// applyDeletion is ApplyDeletion that also reports whether a users row
+// was removed.
+func applyDeletion(ctx context.Context, q Querier, clerkID string, via user.Source) (user.Outcome, bool, error) {
 	if !user.ValidID(clerkID) {
-		return "", fmt.Errorf("%w: missing or overlong id", user.ErrInvalidSnapshot)
+		return "", false, fmt.Errorf("%w: missing or overlong id", user.ErrInvalidSnapshot)
 	}
 
 	b := &pgx.Batch{}
@@ -108,7 +115,7 @@ func ApplyDeletion(ctx context.Context, q Querier, clerkID string, via user.Sour
 		ON CONFLICT (clerk_id) DO NOTHING`, clerkID, string(via))
 	b.Queue(`DELETE FROM users WHERE clerk_id = $1`, clerkID)
 
-	var fresh bool
+	var fresh, removed bool
 	err := runBatch(ctx, q, b, func(br pgx.BatchResults) error {
 		if _, err := br.Exec(); err != nil {
 			return err
@@ -118,16 +125,17 @@ func ApplyDeletion(ctx context.Context, q Querier, clerkID string, via user.Sour
 			return err
 		}
 		fresh = tag.RowsAffected() == 1
-		_, err = br.Exec()
+		tag, err = br.Exec()
+		removed = tag.RowsAffected() == 1
 		return err
 	})
 	if err != nil {
-		return "", fmt.Errorf("apply deletion: %w", interpretError(err))
+		return "", false, fmt.Errorf("apply deletion: %w", interpretError(err))
 	}
 	if !fresh {
-		return user.OutcomeAlreadyDeleted, nil
+		return user.OutcomeAlreadyDeleted, removed, nil
 	}
-	return user.OutcomeDeleted, nil
+	return user.OutcomeDeleted, removed, nil
 }
 
 // runBatch sends b and reads its results with read. On a pool, pgx runs

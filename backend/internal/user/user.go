@@ -57,6 +57,10 @@ func (o Outcome) Wrote() bool {
 	return o == OutcomeCreated || o == OutcomeUpdated || o == OutcomeDeleted
 }
 
+// maxTime is the last instant PostgreSQL's timestamptz can hold in the
+// form clerksync writes.
+var maxTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // maxIDLength bounds a Clerk id; real ids are about 32 characters.
 const maxIDLength = 128
 
@@ -84,7 +88,9 @@ func (s Snapshot) Validate() error {
 	case len(s.ClerkID) > maxIDLength:
 		return fmt.Errorf("%w: id longer than %d bytes", ErrInvalidSnapshot, maxIDLength)
 	case s.UpdatedAt.IsZero() || s.UpdatedAt.Unix() <= 0:
-		return fmt.Errorf("%w: missing updated_at", ErrInvalidSnapshot)
+		return fmt.Errorf("%w: missing or non-positive updated_at", ErrInvalidSnapshot)
+	case s.UpdatedAt.After(maxTime) || s.CreatedAt.After(maxTime):
+		return fmt.Errorf("%w: updated_at or created_at after the year 9999", ErrInvalidSnapshot)
 	}
 	return nil
 }
