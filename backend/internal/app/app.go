@@ -146,6 +146,8 @@ func (a *App) newWebhooks(cfg *config.Config) error {
 	a.Webhooks.OnApply(jobs.WebhookEffects(a.Jobs))
 	a.Webhooks.OnApply(a.Onboarding.WebhookHook())
 	a.Webhooks.OnApply(a.Fraud.WebhookHook())
+	a.Webhooks.OnApply(jobs.FlushHook(a.Jobs))
+	a.Webhooks.WithHookContext(jobs.WithPending)
 	return nil
 }
 

@@ -2,6 +2,7 @@ package clerkapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 	"github.com/clerk/clerk-sdk-go/v2/jwt"
 	jose "github.com/go-jose/go-jose/v3"
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -74,6 +76,13 @@ type Verifier struct {
 	keys    map[string]*clerk.JSONWebKey
 	fetched time.Time
 	lastErr error
+
+	// verified remembers tokens that passed every check, by their
+	// SHA-256, so that a client repeating one within its minute of life
+	// costs no RSA verification. An entry is used only until the token's
+	// own expiry plus the leeway; a key removed from the JWKS in the
+	// meantime does not revoke it, as with any stateless token.
+	verified *lru.Cache[[sha256.Size]byte, Claims]
 }
 
 // VerifierOptions configures a Verifier.
@@ -100,6 +109,7 @@ func NewVerifier(client *Client, opts VerifierOptions) *Verifier {
 		now:             opts.Now,
 		keys:            map[string]*clerk.JSONWebKey{},
 	}
+	v.verified, _ = lru.New[[sha256.Size]byte, Claims](verifiedCacheSize)
 	if v.refetchInterval == 0 {
 		v.refetchInterval = 5 * time.Second
 	}
@@ -120,6 +130,26 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, refuse(ReasonTooLarge, fmt.Errorf("token over %d bytes", MaxTokenBytes))
 	}
 
+	sum := sha256.Sum256([]byte(token))
+	if c, ok := v.verified.Get(sum); ok {
+		if v.now().Before(c.ExpiresAt.Add(v.leeway)) {
+			return &c, nil
+		}
+		v.verified.Remove(sum)
+	}
+	claims, err := v.verify(ctx, token)
+	if err == nil {
+		v.verified.Add(sum, *claims)
+	}
+	return claims, err
+}
+
+// verifiedCacheSize bounds the verified-token cache (about 200 bytes an
+// entry).
+const verifiedCacheSize = 50_000
+
+// verify does every check of Verify.
+func (v *Verifier) verify(ctx context.Context, token string) (*Claims, error) {
 	parsed, err := josejwt.ParseSigned(token)
 	if err != nil || len(parsed.Headers) != 1 {
 		return nil, refuse(ReasonMalformed, fmt.Errorf("parse: %v", err))

@@ -76,8 +76,7 @@ func (s *Service) WebhookHook() webhook.AfterApply {
 		if err != nil {
 			return err
 		}
-		_, err = s.Jobs.InsertTx(ctx, tx, CheckArgs{ClerkUserID: rec.ClerkUserID}, nil)
-		return err
+		return jobs.Enqueue(ctx, s.Jobs, tx, CheckArgs{ClerkUserID: rec.ClerkUserID}, nil)
 	}
 }
 

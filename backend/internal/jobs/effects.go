@@ -11,6 +11,13 @@ import (
 	"github.com/clerksync/clerksync/backend/internal/webhook"
 )
 
+// FlushHook inserts the jobs the other hooks collected; register it last.
+func FlushHook(client *Client) webhook.AfterApply {
+	return func(ctx context.Context, tx pgx.Tx, _ webhook.Event, _ postgres.WebhookRecord) error {
+		return Flush(ctx, client, tx)
+	}
+}
+
 // analyticsTypes maps the event types that count in analytics.
 var analyticsTypes = map[string]string{
 	webhook.TypeUserCreated:    "user_signed_up",
@@ -32,7 +39,7 @@ func WebhookEffects(client *Client) webhook.AfterApply {
 		// On user.created the user may already exist, synced by a request
 		// first (the event is then stale): the welcome is still due.
 		if ev.Type == webhook.TypeUserCreated {
-			_, err := client.InsertTx(ctx, tx, WelcomeEmailArgs{ClerkUserID: rec.ClerkUserID}, nil)
+			err := Enqueue(ctx, client, tx, WelcomeEmailArgs{ClerkUserID: rec.ClerkUserID}, nil)
 			if err != nil {
 				return err
 			}

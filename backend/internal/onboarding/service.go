@@ -165,7 +165,9 @@ func (s *Service) WebhookHook() webhook.AfterApply {
 				return err
 			}
 		}
-		if ev.Type == webhook.TypeUserCreated {
+		if ev.Type == webhook.TypeUserCreated && len(s.Reminders) > 0 {
+			s.Logger.InfoContext(ctx, "onboarding: reminders scheduled", "user_id", rec.ClerkUserID,
+				"count", len(s.Reminders))
 			return s.scheduleReminders(ctx, tx, rec.ClerkUserID)
 		}
 		return nil
@@ -177,12 +179,9 @@ func (s *Service) WebhookHook() webhook.AfterApply {
 func (s *Service) scheduleReminders(ctx context.Context, tx pgx.Tx, clerkID string) error {
 	for _, d := range s.Reminders {
 		args := ReminderArgs{ClerkUserID: clerkID, After: d.String()}
-		res, err := s.Jobs.InsertTx(ctx, tx, args, &river.InsertOpts{ScheduledAt: time.Now().Add(d)})
+		err := jobs.Enqueue(ctx, s.Jobs, tx, args, &river.InsertOpts{ScheduledAt: time.Now().Add(d)})
 		if err != nil {
 			return fmt.Errorf("schedule reminder: %w", err)
-		}
-		if !res.UniqueSkippedAsDuplicate {
-			s.Logger.InfoContext(ctx, "onboarding: reminder scheduled", "user_id", clerkID, "after", args.After)
 		}
 	}
 	return nil

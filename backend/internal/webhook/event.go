@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/clerk/clerk-sdk-go/v2"
 
@@ -35,6 +36,15 @@ type Event struct {
 			UserAgent string `json:"user_agent"`
 		} `json:"http_request"`
 	} `json:"event_attributes"`
+
+	// user caches the decoded user: the core and every hook ask for it.
+	user *decodedUser
+}
+
+type decodedUser struct {
+	once sync.Once
+	snap user.Snapshot
+	err  error
 }
 
 // DecodeEvent parses the envelope. Errors wrap ErrUnusable.
@@ -46,11 +56,21 @@ func DecodeEvent(body []byte) (Event, error) {
 	if ev.Type == "" {
 		return Event{}, fmt.Errorf("%w: no type", ErrUnusable)
 	}
+	ev.user = &decodedUser{}
 	return ev, nil
 }
 
-// UserSnapshot decodes the data of user.created or user.updated.
+// UserSnapshot decodes the data of user.created or user.updated, once
+// per decoded event.
 func (ev Event) UserSnapshot() (user.Snapshot, error) {
+	if ev.user == nil {
+		return ev.decodeUser()
+	}
+	ev.user.once.Do(func() { ev.user.snap, ev.user.err = ev.decodeUser() })
+	return ev.user.snap, ev.user.err
+}
+
+func (ev Event) decodeUser() (user.Snapshot, error) {
 	var u clerk.User
 	if err := json.Unmarshal(ev.Data, &u); err != nil {
 		return user.Snapshot{}, fmt.Errorf("%w: data is not a user: %v", ErrUnusable, err)

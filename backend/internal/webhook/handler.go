@@ -43,11 +43,13 @@ type DeleteFunc func(ctx context.Context, tx pgx.Tx, clerkID string, via user.So
 type Handler struct {
 	db         *postgres.DB
 	deleteUser DeleteFunc
-	verifier   *Verifier
-	maxBody    int64
-	metrics    *metrics.Metrics
-	logger     *slog.Logger
-	afterApply []AfterApply
+	// hookContext prepares each event's context; identity by default.
+	hookContext func(context.Context) context.Context
+	verifier    *Verifier
+	maxBody     int64
+	metrics     *metrics.Metrics
+	logger      *slog.Logger
+	afterApply  []AfterApply
 }
 
 // NewHandler returns a Handler.
@@ -69,6 +71,10 @@ func (h *Handler) OnDelete(f DeleteFunc) { h.deleteUser = f }
 
 // OnApply adds a hook that runs inside each event's transaction.
 func (h *Handler) OnApply(f AfterApply) { h.afterApply = append(h.afterApply, f) }
+
+// WithHookContext sets a function that prepares the context the hooks
+// of one event share (for example to collect their jobs).
+func (h *Handler) WithHookContext(f func(context.Context) context.Context) { h.hookContext = f }
 
 // Serve is the Gin handler of POST /api/webhooks/clerk.
 func (h *Handler) Serve(c *gin.Context) {
@@ -175,6 +181,9 @@ func (h *Handler) apply(ctx context.Context, msg Message, body []byte) (postgres
 	}
 	rec.EventType, rec.Payload, rec.ClerkUserID = ev.Type, body, ev.SubjectUserID()
 
+	if h.hookContext != nil {
+		ctx = h.hookContext(ctx)
+	}
 	err = h.db.InTx(ctx, func(tx pgx.Tx) error {
 		if err := h.applyInTx(ctx, tx, ev, &rec); err != nil {
 			return err

@@ -31,6 +31,9 @@ type ReplayResult struct {
 // ErrPayloadUnavailable.
 func (h *Handler) Replay(ctx context.Context, svixID, by string) (ReplayResult, error) {
 	var res ReplayResult
+	if h.hookContext != nil {
+		ctx = h.hookContext(ctx)
+	}
 	err := h.db.InTx(ctx, func(tx pgx.Tx) error {
 		stored, err := postgres.GetWebhook(ctx, tx, svixID, true)
 		if err != nil {
