@@ -169,6 +169,7 @@ func (a *App) newJobs(cfg *config.Config, opts []Option) error {
 		Work:              cfg.JobsEnabled,
 		PollOnly:          cfg.JobsPollOnly,
 		PayloadRetention:  cfg.WebhookPayloadRetention,
+		RecordRetention:   cfg.WebhookRecordRetention,
 		AppName:           cfg.AppName,
 		ReconcileInterval: cfg.ReconcileInterval,
 		Reconcile:         a.reconcileReport,

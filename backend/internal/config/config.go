@@ -47,6 +47,7 @@ type Config struct {
 	JobsEnabled             bool
 	JobsPollOnly            bool
 	WebhookPayloadRetention time.Duration
+	WebhookRecordRetention  time.Duration
 	MailDriver              string
 	SMTPURL                 string
 	MailFrom                string
@@ -99,6 +100,7 @@ func Load(getenv Getenv) (*Config, error) {
 		JobsEnabled:             r.bool("JOBS_ENABLED", true),
 		JobsPollOnly:            r.bool("JOBS_POLL_ONLY", false),
 		WebhookPayloadRetention: r.duration("WEBHOOK_PAYLOAD_RETENTION", 30*24*time.Hour, time.Hour, 10*365*24*time.Hour),
+		WebhookRecordRetention:  r.duration("WEBHOOK_RECORD_RETENTION", 365*24*time.Hour, 72*time.Hour, 20*365*24*time.Hour),
 		MailDriver:              r.oneOf("MAIL_DRIVER", "log", "log", "smtp"),
 		SMTPURL:                 r.str("SMTP_URL", ""),
 		MailFrom:                r.str("MAIL_FROM", ""),
@@ -219,6 +221,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Bool("jobs_enabled", c.JobsEnabled),
 		slog.Bool("jobs_poll_only", c.JobsPollOnly),
 		slog.Duration("webhook_payload_retention", c.WebhookPayloadRetention),
+		slog.Duration("webhook_record_retention", c.WebhookRecordRetention),
 		slog.String("mail_driver", c.MailDriver),
 		slog.String("smtp_url", redactURL(c.SMTPURL)),
 		slog.String("app_name", c.AppName),

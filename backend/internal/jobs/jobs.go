@@ -37,6 +37,8 @@ type Options struct {
 	PollOnly bool
 	// PayloadRetention is how long webhook payloads are kept.
 	PayloadRetention time.Duration
+	// RecordRetention is how long webhook records are kept at all.
+	RecordRetention time.Duration
 	// AppName is used in email templates.
 	AppName string
 	// RetryPolicy replaces River's default backoff (tests shorten it).
@@ -54,9 +56,13 @@ func New(pool *pgxpool.Pool, db *postgres.DB, sender mail.Sender, opts Options, 
 	if opts.PayloadRetention <= 0 {
 		opts.PayloadRetention = 30 * 24 * time.Hour
 	}
+	if opts.RecordRetention <= 0 {
+		opts.RecordRetention = 365 * 24 * time.Hour
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &WelcomeWorker{DB: db, Sender: sender, AppName: opts.AppName, Logger: logger})
-	river.AddWorker(workers, &PurgeWorker{DB: db, Retention: opts.PayloadRetention, Logger: logger})
+	river.AddWorker(workers, &PurgeWorker{DB: db, Retention: opts.PayloadRetention,
+		RecordRetention: opts.RecordRetention, Logger: logger})
 	if opts.Reconcile != nil {
 		river.AddWorker(workers, &ReconcileWorker{Run: opts.Reconcile})
 	}

@@ -116,3 +116,20 @@ func (db *DB) PurgePayloads(ctx context.Context, before time.Time, limit int) (i
 	}
 	return tag.RowsAffected(), nil
 }
+
+// PurgeRecords deletes webhook records received before `before`, at most
+// limit at a time, and returns how many it deleted. Their replays go with
+// them.
+func (db *DB) PurgeRecords(ctx context.Context, before time.Time, limit int) (int64, error) {
+	tag, err := db.Pool.Exec(ctx, `
+		DELETE FROM webhook_events
+		WHERE svix_id IN (
+			SELECT svix_id FROM webhook_events
+			WHERE received_at < $1
+			ORDER BY received_at DESC, svix_id DESC
+			LIMIT $2)`, before, limit)
+	if err != nil {
+		return 0, fmt.Errorf("purge records: %w", interpretError(err))
+	}
+	return tag.RowsAffected(), nil
+}
