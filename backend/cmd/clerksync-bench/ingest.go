@@ -260,15 +260,22 @@ func (b *bench) partDuplicates(ctx context.Context) (*dupResult, error) {
 	return res, nil
 }
 
-// refUpsertSQL is the reference: the sync core's statement shape without
-// the per-user advisory lock, the tombstone check and the webhook record.
-const refUpsertSQL = `
-INSERT INTO bench_ref_users AS u (
+// benchUpsert builds the single-row upsert both bench-only baselines use:
+// the sync core's statement shape without the per-user advisory lock and
+// the tombstone check. newerOnly keeps the core's version check; tail is
+// appended (a RETURNING clause).
+func benchUpsert(table, via string, newerOnly bool, tail string) string {
+	where := ""
+	if newerOnly {
+		where = "\nWHERE u.clerk_updated_at < EXCLUDED.clerk_updated_at"
+	}
+	return `
+INSERT INTO ` + table + ` AS u (
     clerk_id, email, email_verified, first_name, last_name, username,
     image_url, public_metadata, clerk_created_at, clerk_updated_at,
     synced_at, synced_via
 )
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), 'webhook')
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), '` + via + `')
 ON CONFLICT (clerk_id) DO UPDATE SET
     email            = EXCLUDED.email,
     email_verified   = EXCLUDED.email_verified,
@@ -280,8 +287,12 @@ ON CONFLICT (clerk_id) DO UPDATE SET
     clerk_created_at = EXCLUDED.clerk_created_at,
     clerk_updated_at = EXCLUDED.clerk_updated_at,
     synced_at        = EXCLUDED.synced_at,
-    synced_via       = EXCLUDED.synced_via
-WHERE u.clerk_updated_at < EXCLUDED.clerk_updated_at`
+    synced_via       = EXCLUDED.synced_via` + where + tail
+}
+
+// refUpsertSQL is the ingest reference: one upsert into a scratch table
+// shaped like users.
+var refUpsertSQL = benchUpsert("bench_ref_users", "webhook", true, "")
 
 // referenceUpsert applies the same snapshots, in the same order and at the
 // same concurrency, with a bare pgx loop into a scratch table shaped like

@@ -61,28 +61,10 @@ func (b *bench) startReference(ctx context.Context, dbURL string) (*inproc, erro
 }
 
 // naiveUpsertSQL writes on every request: no version check, no TTL.
-const naiveUpsertSQL = `
-INSERT INTO users AS u (
-    clerk_id, email, email_verified, first_name, last_name, username,
-    image_url, public_metadata, clerk_created_at, clerk_updated_at,
-    synced_at, synced_via
-)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), 'request')
-ON CONFLICT (clerk_id) DO UPDATE SET
-    email            = EXCLUDED.email,
-    email_verified   = EXCLUDED.email_verified,
-    first_name       = EXCLUDED.first_name,
-    last_name        = EXCLUDED.last_name,
-    username         = EXCLUDED.username,
-    image_url        = EXCLUDED.image_url,
-    public_metadata  = EXCLUDED.public_metadata,
-    clerk_created_at = EXCLUDED.clerk_created_at,
-    clerk_updated_at = EXCLUDED.clerk_updated_at,
-    synced_at        = EXCLUDED.synced_at,
-    synced_via       = EXCLUDED.synced_via
+var naiveUpsertSQL = benchUpsert("users", "request", false, `
 RETURNING id, clerk_id, email, email_verified, first_name, last_name, username,
     image_url, public_metadata, clerk_created_at, clerk_updated_at,
-    synced_at, synced_via, created_at`
+    synced_at, synced_via, created_at`)
 
 // startNaive serves GET /api/me the way a first integration often does
 // it: clerk-sdk-go's header middleware verifies the token (it caches the
