@@ -9,12 +9,13 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/gin-gonic/gin"
-	"github.com/riverqueue/river"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/riverqueue/river"
 
 	"github.com/clerksync/clerksync/backend/internal/analytics"
 	"github.com/clerksync/clerksync/backend/internal/clerkapi"
@@ -51,16 +52,9 @@ type App struct {
 	jobsStarted bool
 }
 
-// Option adjusts the service for tests and tools.
-type Option func(*jobs.Options)
-
-// WithJobs changes the job system's options (poll interval, retry
-// policy) before the client is built.
-func WithJobs(f func(*jobs.Options)) Option { return Option(f) }
-
 // New connects to the database, migrates it when configured to, and
 // builds the HTTP handler. Close releases what New opened.
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...Option) (*App, error) {
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -81,7 +75,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts ...O
 		AuthorizedParties: cfg.ClerkAuthorizedParties,
 		Leeway:            cfg.ClerkJWTLeeway,
 	})
-	if err := a.newJobs(cfg, opts); err != nil {
+	if err := a.newJobs(cfg); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -152,7 +146,7 @@ func (a *App) newWebhooks(cfg *config.Config) error {
 }
 
 // newJobs builds the River client and the mail sender its workers use.
-func (a *App) newJobs(cfg *config.Config, opts []Option) error {
+func (a *App) newJobs(cfg *config.Config) error {
 	var sender mail.Sender = mail.LogSender{Logger: a.logger}
 	if cfg.MailDriver == "smtp" {
 		s, err := mail.NewSMTPSender(cfg.SMTPURL, cfg.MailFrom)
@@ -178,9 +172,6 @@ func (a *App) newJobs(cfg *config.Config, opts []Option) error {
 				Sender: sender, AppName: cfg.AppName, Phase: cfg.Phase, Logger: a.logger})
 			river.AddWorker(w, &fraud.CheckWorker{Service: a.Fraud})
 		}},
-	}
-	for _, o := range opts {
-		o(&jo)
 	}
 	client, err := jobs.New(a.DB.Pool, a.DB, sender, jo, a.logger)
 	if err != nil {

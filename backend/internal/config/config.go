@@ -4,15 +4,15 @@ package config
 
 import (
 	"encoding/base64"
-
 	"errors"
 	"fmt"
-	"github.com/jackc/pgx/v5/pgconn"
 	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/clerksync/clerksync/backend/internal/onboarding"
 	"github.com/clerksync/clerksync/backend/internal/user"
