@@ -48,7 +48,7 @@ install_postgres() {
 # (the server refuses to run as root).
 as_owner() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u "$owner" -- "$@"
+    (cd / && runuser -u "$owner" -- "$@")
   else
     "$@"
   fi
@@ -62,6 +62,13 @@ start_local() {
   if [ "$(id -u)" -eq 0 ]; then
     owner=postgres
     id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+  fi
+
+  # The server runs as another user when we are root: it must be able to
+  # reach its data directory. A checkout under a private home directory
+  # is not reachable, so the data then goes under /var/tmp instead.
+  if [ "$(id -u)" -eq 0 ] && ! runuser -u "$owner" -- test -x "$(dirname "$data")/.." 2>/dev/null; then
+    data="/var/tmp/clerksync-postgres-$(printf '%s' "$root" | md5sum | cut -c1-12)"
   fi
 
   if ready; then
@@ -101,6 +108,8 @@ start_local() {
 }
 
 stop_local() {
+  local alt="/var/tmp/clerksync-postgres-$(printf '%s' "$root" | md5sum | cut -c1-12)"
+  [ -f "$data/postmaster.pid" ] || data=$alt
   [ -f "$data/postmaster.pid" ] || { log "not started by this script; nothing to stop"; return 0; }
   bin=$(pg_bindir)
   owner=$(stat -c %U "$data")
