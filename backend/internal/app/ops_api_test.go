@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -272,4 +273,33 @@ func TestHealthAndFailedJobs(t *testing.T) {
 
 	metrics := o.getResp(t, "/metrics", "")
 	require.Contains(t, string(metrics.Body), `clerksync_webhook_events_last_hour{status="failed"} 1`)
+}
+
+// Replays and erasures of the same user lock in the same order: racing
+// each other they never deadlock.
+func TestReplayRacingErasure(t *testing.T) {
+	t.Parallel()
+	o := newOpsHarness(t)
+
+	for i := range 15 {
+		id := fmt.Sprintf("user_race%02d", i)
+		svixID := "msg_race_" + id
+		require.Equal(t, http.StatusOK, o.deliver(t, userEvent(t, "user.created",
+			withEmail(id, id+"@example.com", "Race", 5000)), svixID))
+
+		var wg sync.WaitGroup
+		var replay, erase int
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			replay = o.post(t, "/api/admin/webhooks/"+svixID+"/replay", o.admin, "").Status
+		}()
+		go func() {
+			defer wg.Done()
+			erase = o.deliver(t, userEvent(t, "user.deleted", map[string]any{"id": id}), "")
+		}()
+		wg.Wait()
+		require.Equal(t, http.StatusOK, erase, "round %d", i)
+		require.Contains(t, []int{http.StatusOK, http.StatusConflict}, replay, "round %d", i)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/gin-gonic/gin"
 
 	"github.com/clerksync/clerksync/backend/internal/clerkapi"
@@ -41,7 +42,16 @@ func (a *API) deleteMe(c *gin.Context) {
 		a.abortErr(c, err)
 		return
 	}
-	if _, err := a.eraser.Erase(ctx, claims.UserID, user.SourceRequest); err != nil {
+	// Clerk has forgotten the user: the erasure must happen even if the
+	// caller goes away, so it runs on its own deadline and is retried.
+	// Should the database stay down throughout, the user.deleted webhook
+	// (beta, production) or `clerksync reconcile --fix` erases later.
+	eraseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := backoff.Retry(eraseCtx, func() (user.Outcome, error) {
+		return a.eraser.Erase(eraseCtx, claims.UserID, user.SourceRequest)
+	}, backoff.WithMaxTries(4))
+	if err != nil {
 		a.abortErr(c, err)
 		return
 	}

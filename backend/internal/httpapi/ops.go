@@ -410,8 +410,9 @@ func (a *API) replayWebhook(c *gin.Context) {
 	}
 }
 
-// maxBulkReplay bounds one bulk replay request.
-const maxBulkReplay = 500
+// maxBulkReplay bounds one bulk replay request, so that it ends well
+// inside the server's write timeout; call again for more.
+const maxBulkReplay = 100
 
 // replayFailed replays every failed event received in a date range.
 func (a *API) replayFailed(c *gin.Context) {

@@ -138,6 +138,28 @@ func applyDeletion(ctx context.Context, q Querier, clerkID string, via user.Sour
 	return user.OutcomeDeleted, removed, nil
 }
 
+// LockUser takes, in tx, the lock writers of clerkID hold, and reports
+// whether the id is tombstoned. Paths that touch a user's rows in another
+// order (replays, events about a user that are not snapshots) call it
+// first, so that every path locks the user before anything else.
+func LockUser(ctx context.Context, tx pgx.Tx, clerkID string) (bool, error) {
+	b := &pgx.Batch{}
+	b.Queue(lockUserSQL, clerkID)
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM user_tombstones WHERE clerk_id = $1)`, clerkID)
+
+	var deleted bool
+	err := runBatch(ctx, tx, b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&deleted)
+	})
+	if err != nil {
+		return false, fmt.Errorf("lock user: %w", interpretError(err))
+	}
+	return deleted, nil
+}
+
 // runBatch sends b and reads its results with read. On a pool, pgx runs
 // the whole batch in one implicit transaction and one round trip.
 func runBatch(ctx context.Context, q Querier, b *pgx.Batch, read func(pgx.BatchResults) error) error {

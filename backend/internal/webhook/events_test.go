@@ -1,6 +1,7 @@
 package webhook_test
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/clerksync/clerksync/backend/internal/user"
+	"github.com/clerksync/clerksync/backend/internal/webhook"
 )
 
 // TestUnusableEventsAreRecordedFailed: a verified body that cannot be used
@@ -340,4 +342,26 @@ func TestPublishedExamples(t *testing.T) {
 			require.Equal(t, 8, h.count("webhook_events"))
 		})
 	}
+}
+
+// A session event about an erased user arriving late keeps nothing
+// personal and counts nothing under the user's id.
+func TestLateEventAboutErasedUser(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{Phase: user.PhaseProduction})
+
+	for _, typ := range []string{"user.created", "user.deleted"} {
+		body, err := webhook.Example(typ)
+		require.NoError(t, err)
+		status, _, _ := h.send(body)
+		require.Equal(t, http.StatusOK, status)
+	}
+
+	session, err := webhook.Example("session.created")
+	require.NoError(t, err)
+	status, resp, id := h.send(session)
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, string(resp), `"status":"tombstoned"`)
+	ev := h.mustEvent(id)
+	require.False(t, ev.HasPayload, "no client IP or user agent of an erased user")
 }

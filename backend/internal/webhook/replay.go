@@ -35,6 +35,17 @@ func (h *Handler) Replay(ctx context.Context, svixID, by string) (ReplayResult, 
 		ctx = h.hookContext(ctx)
 	}
 	err := h.db.InTx(ctx, func(tx pgx.Tx) error {
+		// Lock the user before the event row, in the order erasure and
+		// deliveries take them, or the two could deadlock.
+		peek, err := postgres.GetWebhook(ctx, tx, svixID, false)
+		if err != nil {
+			return err
+		}
+		if peek.ClerkUserID != nil {
+			if _, err := postgres.LockUser(ctx, tx, *peek.ClerkUserID); err != nil {
+				return err
+			}
+		}
 		stored, err := postgres.GetWebhook(ctx, tx, svixID, true)
 		if err != nil {
 			return err
@@ -67,6 +78,20 @@ func (h *Handler) Replay(ctx context.Context, svixID, by string) (ReplayResult, 
 // applyInTx applies ev and fills rec's status, outcome, error and payload
 // as a delivery would.
 func (h *Handler) applyInTx(ctx context.Context, tx pgx.Tx, ev Event, rec *postgres.WebhookRecord) error {
+	if ev.Type != TypeUserCreated && ev.Type != TypeUserUpdated && ev.Type != TypeUserDeleted &&
+		rec.ClerkUserID != "" {
+		// An event about an erased user (a late session.created) must not
+		// bring back their data: check the tombstone under the user lock.
+		deleted, err := postgres.LockUser(ctx, tx, rec.ClerkUserID)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			rec.Status, rec.Outcome, rec.Payload = StatusTombstoned, string(user.OutcomeTombstoned), nil
+			return nil
+		}
+	}
+
 	out, err := h.applyEvent(ctx, tx, ev)
 	switch {
 	case errors.Is(err, ErrUnusable), errors.Is(err, user.ErrInvalidSnapshot):
@@ -97,43 +122,43 @@ func resultOf(r postgres.WebhookRecord) ReplayResult {
 	return ReplayResult{SvixID: r.SvixID, Status: r.Status, Outcome: r.Outcome, Error: r.Error}
 }
 
-// personalKeys are the payload fields that hold personal data.
-var personalKeys = map[string]bool{
-	"email_address": true, "first_name": true, "last_name": true, "username": true,
-	"image_url": true, "profile_image_url": true, "phone_number": true,
-	"web3_wallet": true, "client_ip": true, "user_agent": true, "external_id": true,
-	"birthday": true, "gender": true, "avatar_url": true, "provider_user_id": true,
-	"unsafe_metadata": true, "private_metadata": true,
-	"public_metadata": true,
+// keptStrings are the payload fields whose text is kept by Redact: ids,
+// kinds and states. Every other string (names, addresses, IPs, user
+// agents, places, metadata, and whatever Clerk adds later) is hidden.
+var keptStrings = map[string]bool{
+	"id": true, "object": true, "type": true, "status": true, "strategy": true,
+	"instance_id": true, "user_id": true, "client_id": true, "session_id": true,
+	"primary_email_address_id": true, "primary_phone_number_id": true,
+	"primary_web3_wallet_id": true, "provider": true,
 }
 
-// Redact returns payload with every personal field's value replaced.
-// Invalid JSON yields nil.
+// Redact returns payload with the text of every field outside keptStrings
+// replaced; numbers, booleans and nulls stay. Invalid JSON yields nil.
 func Redact(payload []byte) json.RawMessage {
 	var v any
 	if json.Unmarshal(payload, &v) != nil {
 		return nil
 	}
-	b, err := json.Marshal(redact(v))
+	b, err := json.Marshal(redact("", v))
 	if err != nil {
 		return nil
 	}
 	return b
 }
 
-func redact(v any) any {
+func redact(key string, v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, val := range t {
-			if personalKeys[k] && val != nil {
-				t[k] = "[redacted]"
-				continue
-			}
-			t[k] = redact(val)
+			t[k] = redact(k, val)
 		}
 	case []any:
 		for i := range t {
-			t[i] = redact(t[i])
+			t[i] = redact(key, t[i])
+		}
+	case string:
+		if !keptStrings[key] {
+			return "[redacted]"
 		}
 	}
 	return v
