@@ -28,8 +28,9 @@ func NewActivity(db *postgres.DB, size int, logger *slog.Logger) *Activity {
 	return &Activity{
 		db:     db,
 		logger: logger,
-		seen:   expirable.NewLRU[string, struct{}](size, nil, 25*time.Hour),
-		now:    time.Now,
+		// Its sweeper goroutine lives as long as the process.
+		seen: expirable.NewLRU[string, struct{}](size, nil, 25*time.Hour),
+		now:  time.Now,
 	}
 }
 

@@ -78,6 +78,8 @@ func New(store Store, clerk Fetcher, opts Options, m *metrics.Metrics, logger *s
 	// goroutine, killing the process) when that rounds to zero, as a TTL
 	// of 0, which means "always refresh", does. Such TTLs need no cache.
 	if opts.TTL >= minCacheTTL {
+		// The library starts a sweeper goroutine per cache that never
+		// ends; one per Syncer, for the life of the process.
 		s.fresh = expirable.NewLRU[string, struct{}](opts.CacheSize, nil, opts.TTL)
 	}
 	return s
