@@ -1,4 +1,4 @@
-# Static binary on a distroless base, running as a non-root user.
+# A static binary on an empty base image, running as a non-root user.
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -7,9 +7,12 @@ COPY backend ./backend
 COPY migrations ./migrations
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/clerksync ./backend/cmd/clerksync
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM scratch
+# CA certificates for Clerk's HTTPS, and time zone data.
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/
+COPY --from=build /usr/share/zoneinfo /usr/share/zoneinfo
 COPY --from=build /out/clerksync /clerksync
-USER nonroot:nonroot
+USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/clerksync"]
 CMD ["serve"]
