@@ -5,12 +5,12 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY backend ./backend
 COPY migrations ./migrations
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/clerksync ./backend/cmd/clerksync
+# timetzdata embeds the time zone database, since scratch has none.
+RUN CGO_ENABLED=0 go build -trimpath -tags timetzdata -ldflags="-s -w" -o /out/clerksync ./backend/cmd/clerksync
 
 FROM scratch
-# CA certificates for Clerk's HTTPS, and time zone data.
+# CA certificates for Clerk's HTTPS.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/
-COPY --from=build /usr/share/zoneinfo /usr/share/zoneinfo
 COPY --from=build /out/clerksync /clerksync
 USER 65532:65532
 EXPOSE 8080
