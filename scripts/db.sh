@@ -67,7 +67,7 @@ start_local() {
   # The server runs as another user when we are root: it must be able to
   # reach its data directory. A checkout under a private home directory
   # is not reachable, so the data then goes under /var/tmp instead.
-  if [ "$(id -u)" -eq 0 ] && ! runuser -u "$owner" -- test -x "$(dirname "$data")/.." 2>/dev/null; then
+  if [ "$(id -u)" -eq 0 ] && ! (cd / && runuser -u "$owner" -- test -x "$root") 2>/dev/null; then
     data="/var/tmp/clerksync-postgres-$(printf '%s' "$root" | md5sum | cut -c1-12)"
   fi
 
