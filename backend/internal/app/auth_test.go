@@ -183,6 +183,12 @@ func TestAuthAccepted(t *testing.T) {
 		})
 		require.Equal(t, http.StatusOK, r.Status, "body: %s", r.Body)
 	})
+	t.Run("azp with a trailing slash or other case", func(t *testing.T) {
+		for _, azp := range []string{frontendOrigin + "/", "HTTP://LOCALHOST:3000"} {
+			tok := h.mint(t, u.ID, clerkemu.TokenOptions{AuthorizedParty: azp})
+			require.Equal(t, u.ID, h.me(t, tok).ClerkID, azp)
+		}
+	})
 	t.Run("expired within leeway", func(t *testing.T) {
 		// exp 2s ago, leeway 5s.
 		tok := h.mint(t, u.ID, clerkemu.TokenOptions{

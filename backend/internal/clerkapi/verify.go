@@ -192,7 +192,7 @@ func (v *Verifier) check(c *clerk.SessionClaims) (*Claims, error) {
 	case !validIssuer(c.Issuer):
 		return nil, refuse(ReasonBadIssuer, fmt.Errorf("issuer %q", c.Issuer))
 	case c.AuthorizedParty != "" && len(v.parties) > 0 &&
-		!slices.Contains(v.parties, strings.ToLower(c.AuthorizedParty)):
+		!slices.Contains(v.parties, strings.ToLower(strings.TrimSuffix(c.AuthorizedParty, "/"))):
 		return nil, refuse(ReasonBadParty, fmt.Errorf("azp %q", c.AuthorizedParty))
 	}
 	return &Claims{
