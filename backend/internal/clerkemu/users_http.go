@@ -182,26 +182,33 @@ func (s *Server) userFromParams(p *user.CreateParams) (*clerk.User, error) {
 		setEmails(u, *p.EmailAddresses, 0)
 	}
 
-	setString(&u.FirstName, p.FirstName)
-	setString(&u.LastName, p.LastName)
-	setString(&u.Username, p.Username)
-	setString(&u.ExternalID, p.ExternalID)
-	setRaw(&u.PublicMetadata, p.PublicMetadata)
-	setRaw(&u.PrivateMetadata, p.PrivateMetadata)
-	setRaw(&u.UnsafeMetadata, p.UnsafeMetadata)
+	setProfile(u, profile{p.FirstName, p.LastName, p.Username, p.ExternalID,
+		p.PublicMetadata, p.PrivateMetadata, p.UnsafeMetadata})
 	u.PasswordEnabled = p.Password != nil || p.PasswordDigest != nil
 	return u, nil
 }
 
+// profile holds the fields that POST and PATCH /users set alike; nil
+// leaves a field as it is.
+type profile struct {
+	first, last, username, externalID *string
+	public, private, unsafe           *json.RawMessage
+}
+
+func setProfile(u *clerk.User, p profile) {
+	setString(&u.FirstName, p.first)
+	setString(&u.LastName, p.last)
+	setString(&u.Username, p.username)
+	setString(&u.ExternalID, p.externalID)
+	setRaw(&u.PublicMetadata, p.public)
+	setRaw(&u.PrivateMetadata, p.private)
+	setRaw(&u.UnsafeMetadata, p.unsafe)
+}
+
 // applyUpdateParams applies PATCH /users/{id} parameters to u.
 func applyUpdateParams(u *clerk.User, p *user.UpdateParams) error {
-	setString(&u.FirstName, p.FirstName)
-	setString(&u.LastName, p.LastName)
-	setString(&u.Username, p.Username)
-	setString(&u.ExternalID, p.ExternalID)
-	setRaw(&u.PublicMetadata, p.PublicMetadata)
-	setRaw(&u.PrivateMetadata, p.PrivateMetadata)
-	setRaw(&u.UnsafeMetadata, p.UnsafeMetadata)
+	setProfile(u, profile{p.FirstName, p.LastName, p.Username, p.ExternalID,
+		p.PublicMetadata, p.PrivateMetadata, p.UnsafeMetadata})
 
 	if p.Password != nil || p.PasswordDigest != nil {
 		u.PasswordEnabled = true
